@@ -1,0 +1,124 @@
+//! costmill.toml, with every setting overridable by `COSTMILL_*` environment variables
+//! (`COSTMILL_DATA_DIR`, `COSTMILL_CLICKHOUSE__URL`: a double underscore enters a table).
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use ingest::SourceConfig;
+use queries::ClickHouseConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where costmill keeps its state, the managed ClickHouse among it.
+    /// Default: `$XDG_DATA_HOME/costmill`, else `~/.local/share/costmill`.
+    pub data_dir: PathBuf,
+    pub clickhouse: ClickHouseConfig,
+    /// Billing sources run by `costmill ingest run`.
+    pub sources: Vec<SourceConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: default_data_dir(),
+            clickhouse: ClickHouseConfig::default(),
+            sources: Vec::new(),
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("costmill");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/share/costmill"),
+        None => PathBuf::from("costmill-data"),
+    }
+}
+
+/// Where the settings came from, for messages.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist (given by --config or COSTMILL_CONFIG)")]
+    Missing(PathBuf),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("invalid configuration:\n{}", .0.iter().map(|(k, r)| format!("  {k}: {r}")).collect::<Vec<_>>().join("\n"))]
+    Problems(Vec<(String, String)>),
+}
+
+/// Load defaults, then the file (explicit path, or `./costmill.toml` if present), then the environment.
+pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
+    let file = match explicit {
+        Some(path) if !path.exists() => return Err(ConfigError::Missing(path.to_path_buf())),
+        Some(path) => Some(path.to_path_buf()),
+        None => Some(PathBuf::from("costmill.toml")).filter(|p| p.exists()),
+    };
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(file) = &file {
+        figment = figment.merge(Toml::file_exact(file));
+    }
+    figment = figment.merge(
+        Env::prefixed("COSTMILL_")
+            .split("__")
+            .ignore(&["config", "log"]),
+    );
+    let config: Config = figment
+        .extract()
+        .map_err(|e| ConfigError::Invalid(describe(e)))?;
+    let problems = config.problems();
+    if !problems.is_empty() {
+        return Err(ConfigError::Problems(problems));
+    }
+    Ok(Loaded { config, file })
+}
+
+/// figment reports every error with its key path and where the value came from.
+fn describe(error: figment::Error) -> String {
+    let lines: Vec<String> = error
+        .into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() {
+                String::from("(top level)")
+            } else {
+                e.path.join(".")
+            };
+            let origin = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            format!("  {key}: {}{origin}", e.kind)
+        })
+        .collect();
+    format!("invalid configuration:\n{}", lines.join("\n"))
+}
+
+impl Config {
+    /// Semantic problems as `(key, reason)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = self.clickhouse.problems();
+        let mut names = std::collections::BTreeSet::new();
+        for (i, source) in self.sources.iter().enumerate() {
+            for (key, reason) in source.problems() {
+                problems.push((format!("sources[{i}].{key}"), reason));
+            }
+            if !names.insert(source.name()) {
+                problems.push((
+                    format!("sources[{i}].name"),
+                    format!("`{}` is used by an earlier source", source.name()),
+                ));
+            }
+        }
+        problems
+    }
+}

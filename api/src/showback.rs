@@ -1,0 +1,329 @@
+//! `costmill costs`: cost per group and month with month-over-month change.
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use comfy_table::Cell;
+use queries::rows::GroupMonthCost;
+use queries::{q, Param, Store};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::report::{self, dec, money, right};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Metric {
+    /// What the invoice says (prepaid commitments when bought).
+    Billed,
+    /// Amortized: commitments spread over the usage they cover. The usual showback figure.
+    Effective,
+    /// Public list price, before any discount.
+    List,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CostsArgs {
+    /// provider, service, service-category, sub-account, region, or tag:KEY.
+    #[arg(long, default_value = "provider")]
+    pub by: String,
+    /// First day included: YYYY-MM or YYYY-MM-DD. Default: all data.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// First day excluded: YYYY-MM or YYYY-MM-DD. Default: all data.
+    #[arg(long)]
+    pub to: Option<String>,
+    #[arg(long, value_enum, default_value = "effective")]
+    pub metric: Metric,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}
+
+impl CostsArgs {
+    pub fn by(by: &str) -> CostsArgs {
+        CostsArgs {
+            by: by.into(),
+            from: None,
+            to: None,
+            metric: Metric::Effective,
+            format: OutputFormat::Table,
+        }
+    }
+}
+
+/// One group in one month, against the month before.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupMonth {
+    pub group: String,
+    pub month: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub cost: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub previous: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub change: Decimal,
+    /// `None` when the previous month had no cost.
+    pub change_pct: Option<String>,
+}
+
+/// `(group expression name, tag key)` for the query.
+fn grouping(by: &str) -> Result<(&'static str, String)> {
+    if let Some(key) = by.strip_prefix("tag:") {
+        if key.is_empty() {
+            bail!("--by tag: needs a tag key, e.g. --by tag:team");
+        }
+        return Ok(("tag", key.to_string()));
+    }
+    let name = match by {
+        "provider" => "provider",
+        "service" => "service",
+        "service-category" => "service-category",
+        "sub-account" => "sub-account",
+        "region" => "region",
+        other => bail!("--by {other}: expected provider, service, service-category, sub-account, region or tag:KEY"),
+    };
+    Ok((name, String::new()))
+}
+
+fn parse_day(text: &str, flag: &str) -> Result<i64> {
+    let padded = if text.len() == 7 {
+        format!("{text}-01")
+    } else {
+        text.to_string()
+    };
+    let day = chrono::NaiveDate::parse_from_str(&padded, "%Y-%m-%d")
+        .with_context(|| format!("{flag} {text}: expected YYYY-MM or YYYY-MM-DD"))?;
+    Ok(day
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+        .timestamp())
+}
+
+pub async fn fetch(store: &Store, args: &CostsArgs) -> Result<Vec<GroupMonthCost>> {
+    let (by, tag) = grouping(&args.by)?;
+    let from = args
+        .from
+        .as_deref()
+        .map(|t| parse_day(t, "--from"))
+        .transpose()?
+        .unwrap_or(0);
+    let to = args
+        .to
+        .as_deref()
+        .map(|t| parse_day(t, "--to"))
+        .transpose()?
+        .unwrap_or(u32::MAX as i64);
+    let query = q::costs_by_group()
+        .bind_str("by", by)
+        .bind_str("tag", tag)
+        .bind("from", Param::DateTime(from))
+        .bind("to", Param::DateTime(to));
+    Ok(store.fetch_all(&query).await?)
+}
+
+/// Fill every group × month (missing = 0) and compare each month with the one before.
+pub fn month_over_month(
+    rows: &[GroupMonthCost],
+    metric: Metric,
+    empty_label: &str,
+) -> Vec<GroupMonth> {
+    let months: BTreeSet<u32> = rows.iter().map(|r| r.month).collect();
+    let mut by_group: BTreeMap<String, BTreeMap<u32, Decimal>> = BTreeMap::new();
+    for row in rows {
+        let amount = dec(match metric {
+            Metric::Billed => row.billed,
+            Metric::Effective => row.effective,
+            Metric::List => row.list,
+        });
+        let group = if row.grp.is_empty() {
+            empty_label.to_string()
+        } else {
+            row.grp.clone()
+        };
+        *by_group
+            .entry(group)
+            .or_default()
+            .entry(row.month)
+            .or_default() += amount;
+    }
+    let mut out = Vec::new();
+    for (group, costs) in by_group {
+        let mut previous = Decimal::ZERO;
+        for month in &months {
+            let cost = costs.get(month).copied().unwrap_or_default();
+            let change = cost - previous;
+            let change_pct = (!previous.is_zero()).then(|| {
+                (change * Decimal::ONE_HUNDRED / previous)
+                    .round_dp(1)
+                    .to_string()
+            });
+            out.push(GroupMonth {
+                group: group.clone(),
+                month: report::month(*month),
+                cost,
+                previous,
+                change,
+                change_pct,
+            });
+            previous = cost;
+        }
+    }
+    out
+}
+
+pub async fn print_costs(store: &Store, args: &CostsArgs) -> Result<()> {
+    let rows = fetch(store, args).await?;
+    let empty = if args.by.starts_with("tag:") {
+        "(untagged)"
+    } else {
+        "(none)"
+    };
+    let table = month_over_month(&rows, args.metric, empty);
+    match args.format {
+        OutputFormat::Csv => {
+            let mut writer = csv::Writer::from_writer(std::io::stdout().lock());
+            for row in &table {
+                writer.serialize(row)?;
+            }
+            writer.flush()?;
+        }
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&table)?),
+        OutputFormat::Table => print_pivot(args, &table),
+    }
+    Ok(())
+}
+
+/// Groups as rows, months as columns, sorted by the latest month; the last columns compare the
+/// latest month with the one before.
+fn print_pivot(args: &CostsArgs, table: &[GroupMonth]) {
+    let months: Vec<&str> = table
+        .iter()
+        .map(|r| r.month.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let Some(last) = months.last().copied() else {
+        println!(
+            "no costs{}",
+            args.from.as_ref().map(|_| " in that window").unwrap_or("")
+        );
+        return;
+    };
+    let metric = format!("{:?}Cost", args.metric);
+    println!("{metric} by {}", args.by);
+    let mut headers: Vec<&str> = vec![args.by.as_str()];
+    headers.extend(&months);
+    headers.extend(["change", "change %"]);
+    let mut out = report::table(&headers);
+    let mut groups: BTreeMap<&str, Vec<&GroupMonth>> = BTreeMap::new();
+    for row in table {
+        groups.entry(&row.group).or_default().push(row);
+    }
+    let mut ordered: Vec<(&str, Vec<&GroupMonth>)> = groups.into_iter().collect();
+    let latest = |rows: &Vec<&GroupMonth>| {
+        rows.iter()
+            .find(|r| r.month == last)
+            .map(|r| r.cost)
+            .unwrap_or_default()
+    };
+    ordered.sort_by(|a, b| latest(&b.1).cmp(&latest(&a.1)).then(a.0.cmp(b.0)));
+    let mut totals = vec![Decimal::ZERO; months.len()];
+    for (group, rows) in &ordered {
+        let mut cells = vec![Cell::new(group)];
+        for (i, row) in rows.iter().enumerate() {
+            totals[i] += row.cost;
+            cells.push(right(money(row.cost)));
+        }
+        let latest = rows.last().expect("one row per month");
+        cells.push(right(signed(latest.change)));
+        cells.push(right(
+            latest
+                .change_pct
+                .as_ref()
+                .map(|p| format!("{p}%"))
+                .unwrap_or_else(|| "new".into()),
+        ));
+        out.add_row(cells);
+    }
+    let mut cells = vec![Cell::new("total")];
+    cells.extend(totals.iter().map(|t| right(money(*t))));
+    if totals.len() >= 2 {
+        let (prev, cur) = (totals[totals.len() - 2], totals[totals.len() - 1]);
+        cells.push(right(signed(cur - prev)));
+        cells.push(right(if prev.is_zero() {
+            "new".into()
+        } else {
+            format!(
+                "{}%",
+                ((cur - prev) * Decimal::ONE_HUNDRED / prev).round_dp(1)
+            )
+        }));
+    }
+    out.add_row(cells);
+    println!("{out}");
+}
+
+fn signed(value: Decimal) -> String {
+    if value.is_sign_positive() && !value.is_zero() {
+        format!("+{}", money(value))
+    } else {
+        money(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use queries::Dec18;
+
+    fn row(month: u32, grp: &str, effective: i128) -> GroupMonthCost {
+        let d = Dec18(effective * 10i128.pow(16)); // hundredths
+        GroupMonthCost {
+            month,
+            grp: grp.into(),
+            billed: Dec18::ZERO,
+            effective: d,
+            list: Dec18::ZERO,
+        }
+    }
+
+    #[test]
+    fn fills_missing_months_and_computes_change() {
+        let rows = vec![
+            row(202608, "a", 10_000),
+            row(202609, "a", 15_000),
+            row(202609, "", 250),
+        ];
+        let table = month_over_month(&rows, Metric::Effective, "(untagged)");
+        let find = |g: &str, m: &str| {
+            table
+                .iter()
+                .find(|r| r.group == g && r.month == m)
+                .unwrap()
+                .clone()
+        };
+        let a = find("a", "2026-09");
+        assert_eq!(a.cost, Decimal::new(150, 0));
+        assert_eq!(a.previous, Decimal::new(100, 0));
+        assert_eq!(a.change, Decimal::new(50, 0));
+        assert_eq!(a.change_pct.as_deref(), Some("50.0"));
+        let untagged = find("(untagged)", "2026-08");
+        assert_eq!(untagged.cost, Decimal::ZERO);
+        assert_eq!(find("(untagged)", "2026-09").change_pct, None);
+        assert_eq!(table.len(), 4);
+    }
+
+    #[test]
+    fn rejects_unknown_grouping() {
+        assert!(grouping("colour").is_err());
+        assert!(grouping("tag:").is_err());
+        assert_eq!(grouping("tag:team").unwrap(), ("tag", "team".to_string()));
+    }
+}

@@ -1,0 +1,116 @@
+use std::path::Path;
+use std::time::Duration;
+
+use clickhouse::{Client, Row, RowOwned, RowRead};
+
+use crate::{q, server, ClickHouseConfig, Query, StoreError};
+
+/// A connection to costmill's database, on an external or the managed server.
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    url: String,
+    database: String,
+}
+
+impl Store {
+    /// Connect (starting the managed server when no URL is configured), create the database
+    /// and apply pending migrations.
+    pub async fn open(config: &ClickHouseConfig, data_dir: &Path) -> Result<Store, StoreError> {
+        let store = Store::connect(config, data_dir).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connect and create the database, without migrating.
+    pub async fn connect(config: &ClickHouseConfig, data_dir: &Path) -> Result<Store, StoreError> {
+        let url = match &config.url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let data_dir = data_dir.to_path_buf();
+                let binary = config.server_binary.clone();
+                let timeout = Duration::from_secs(config.startup_timeout_secs);
+                tokio::task::spawn_blocking(move || {
+                    server::ensure_running(&data_dir, binary.as_deref(), timeout)
+                })
+                .await
+                .expect("server start task panicked")?
+                .url()
+            }
+        };
+        // RowBinary without names and types: 18.16 lacks RowBinaryWithNamesAndTypes.
+        let base = Client::default()
+            .with_url(&url)
+            .with_user(&config.user)
+            .with_password(&config.password)
+            .with_validation(false);
+        let create = q::create_database()
+            .bind_ident("database", &config.database)
+            .render()?;
+        base.query_raw(&create)
+            .execute()
+            .await
+            .map_err(|source| StoreError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        Ok(Store {
+            client: base.with_database(&config.database),
+            url,
+            database: config.database.clone(),
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    pub async fn execute(&self, query: &Query) -> Result<(), StoreError> {
+        let sql = query.render()?;
+        self.client
+            .query_raw(&sql)
+            .execute()
+            .await
+            .map_err(|source| StoreError::Query {
+                name: query.name.into(),
+                source,
+            })
+    }
+
+    pub async fn fetch_all<T>(&self, query: &Query) -> Result<Vec<T>, StoreError>
+    where
+        T: RowOwned + RowRead,
+    {
+        let sql = query.render()?;
+        self.client
+            .query_raw(&sql)
+            .fetch_all::<T>()
+            .await
+            .map_err(|source| StoreError::Query {
+                name: query.name.into(),
+                source,
+            })
+    }
+
+    /// Start a RowBinary insert into `table`.
+    pub async fn insert<T: Row>(
+        &self,
+        table: &str,
+    ) -> Result<clickhouse::insert::Insert<T>, StoreError> {
+        self.client
+            .insert::<T>(table)
+            .await
+            .map_err(|source| StoreError::Query {
+                name: format!("insert into {table}"),
+                source,
+            })
+    }
+}
