@@ -91,6 +91,9 @@ fn grouping(by: &str) -> Result<(&'static str, String)> {
     Ok((name, String::new()))
 }
 
+/// 2100-01-01: far enough, and unlike u32::MAX it does not wrap in ClickHouse 18.16's DateTime parser.
+const MAX_DATETIME: i64 = 4_102_444_800;
+
 fn parse_day(text: &str, flag: &str) -> Result<i64> {
     let padded = if text.len() == 7 {
         format!("{text}-01")
@@ -119,7 +122,7 @@ pub async fn fetch(store: &Store, args: &CostsArgs) -> Result<Vec<GroupMonthCost
         .as_deref()
         .map(|t| parse_day(t, "--to"))
         .transpose()?
-        .unwrap_or(u32::MAX as i64);
+        .unwrap_or(MAX_DATETIME);
     let query = q::costs_by_group()
         .bind_str("by", by)
         .bind_str("tag", tag)

@@ -586,7 +586,9 @@ pub fn for_each_row<E>(
         let to = usage_rows * last_day / days;
         let mut month_usage = vec![0i128; PROVIDERS.len()];
         for i in from..to {
-            let day = options.start + chrono::Days::new(i * days / usage_rows.max(1));
+            // Clamped: integer rounding must not move a row out of its billing month.
+            let day_index = (i * days / usage_rows.max(1)).clamp(first_day, last_day - 1);
+            let day = options.start + chrono::Days::new(day_index);
             let r = &resources[rng.gen_range(0..resources.len())];
             let s = &PROVIDERS[r.provider].services[r.service];
             let quantity = rng.gen_range(s.quantity_micros.0..=s.quantity_micros.1);
@@ -802,12 +804,14 @@ impl RowBuilder {
         } else {
             self.set(Column::Tags, &r.tags);
         }
+        // Deviations seen in real exports: odd enumeration casing, an empty mandatory name.
+        // Drawn in every flavor so both flavors carry the same amounts.
+        let (odd_casing, empty_name) = (rng.gen_ratio(1, 400), rng.gen_ratio(1, 200));
         if self.flavor == Flavor::Export {
-            // Deviations seen in real exports: odd enumeration casing, an empty mandatory name.
-            if p.name == "Microsoft" && rng.gen_ratio(1, 400) {
+            if p.name == "Microsoft" && odd_casing {
                 self.set(Column::ChargeCategory, "usage");
             }
-            if p.name == "Google Cloud" && rng.gen_ratio(1, 200) {
+            if p.name == "Google Cloud" && empty_name {
                 self.set(Column::BillingAccountName, "");
             }
         }
@@ -941,4 +945,87 @@ pub type GzWriter = flate2::write::GzEncoder<Box<dyn Write>>;
 
 pub fn gz_writer(out: Box<dyn Write>) -> GzWriter {
     flate2::write::GzEncoder::new(out, flate2::Compression::fast())
+}
+
+/// Writes rows as Parquet, one row group per `rows_per_group` rows. Timestamps are typed
+/// (`Datetime(ms, UTC)`) as in real exports; amounts stay text so they keep all 15 digits.
+pub fn write_parquet(
+    options: &GenerateOptions,
+    path: &std::path::Path,
+    rows_per_group: usize,
+) -> polars::prelude::PolarsResult<GenerateSummary> {
+    use polars::prelude::{DataFrame, DataType, ParquetWriter, TimeUnit, TimeZone};
+
+    let names = headers(options.version);
+    let timestamp_columns = [
+        Column::BillingPeriodStart,
+        Column::BillingPeriodEnd,
+        Column::ChargePeriodStart,
+        Column::ChargePeriodEnd,
+    ];
+    let to_frame = |chunk: &[Vec<String>]| -> polars::prelude::PolarsResult<DataFrame> {
+        let columns = Column::ALL
+            .iter()
+            .zip(&names)
+            .map(|(column, name)| {
+                let values: Vec<Option<&str>> = chunk
+                    .iter()
+                    .map(|row| {
+                        Some(row[column.index()].as_str())
+                            .filter(|v| !crate::focus::values::is_null(v))
+                    })
+                    .collect();
+                if timestamp_columns.contains(column) {
+                    let millis: Vec<Option<i64>> = values
+                        .iter()
+                        .map(|v| {
+                            v.and_then(crate::focus::values::parse_timestamp)
+                                .map(|s| i64::from(s) * 1000)
+                        })
+                        .collect();
+                    polars::prelude::Column::new((*name).into(), millis).cast(&DataType::Datetime(
+                        TimeUnit::Milliseconds,
+                        Some(TimeZone::UTC),
+                    ))
+                } else {
+                    Ok(polars::prelude::Column::new((*name).into(), values))
+                }
+            })
+            .collect::<polars::prelude::PolarsResult<Vec<_>>>()?;
+        DataFrame::new(chunk.len(), columns)
+    };
+    let file = std::fs::File::create(path)?;
+    let mut writer: Option<polars::prelude::BatchedWriter<std::fs::File>> = None;
+    let mut file = Some(file);
+    let mut chunk: Vec<Vec<String>> = Vec::with_capacity(rows_per_group);
+    let mut rows = 0u64;
+    let mut flush = |chunk: &mut Vec<Vec<String>>,
+                     writer: &mut Option<polars::prelude::BatchedWriter<std::fs::File>>|
+     -> polars::prelude::PolarsResult<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let df = to_frame(chunk)?;
+        if writer.is_none() {
+            *writer = Some(
+                ParquetWriter::new(file.take().expect("file used once")).batched(df.schema())?,
+            );
+        }
+        writer.as_mut().expect("writer created").write_batch(&df)?;
+        chunk.clear();
+        Ok(())
+    };
+    for_each_row(options, |row| {
+        rows += 1;
+        chunk.push(row.to_vec());
+        if chunk.len() == rows_per_group {
+            flush(&mut chunk, &mut writer)?;
+        }
+        Ok::<(), polars::prelude::PolarsError>(())
+    })?;
+    flush(&mut chunk, &mut writer)?;
+    if let Some(writer) = writer {
+        writer.finish()?;
+    }
+    Ok(GenerateSummary { rows })
 }

@@ -242,7 +242,9 @@ impl FocusIngest {
             let mut normalizer = Normalizer::new(map, stamp.clone(), file_label(path));
             let mut chunk = Vec::with_capacity(CHUNK_ROWS);
             let mut field_problems = Vec::new();
+            let mut last_location = Location::File;
             let read = records.for_each_record(&mut |location, fields| {
+                last_location = location;
                 field_problems.clear();
                 let row = normalizer.normalize(fields, location.row_number(), &mut field_problems);
                 for problem in field_problems.drain(..) {
@@ -295,6 +297,17 @@ impl FocusIngest {
             if let Err(e) = read {
                 add_problem(&mut outcome, e.location, e.column, e.message);
                 sending = false;
+            } else if records.ended_mid_line() {
+                // A cut-off file often still parses: its last quoted field runs to the end. Say so.
+                if let Some(last) = outcome
+                    .problems
+                    .last_mut()
+                    .filter(|p| p.location == last_location && &p.file == path)
+                {
+                    last.message.push_str(
+                        "; the file ends in the middle of this line, so it is probably truncated",
+                    );
+                }
             }
             if sending && !chunk.is_empty() && tx.blocking_send(chunk).is_err() {
                 sending = false;

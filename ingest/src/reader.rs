@@ -4,6 +4,8 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 
 use polars::prelude::{DataType, ParquetReader, SerReader, TimeUnit};
 
@@ -55,6 +57,10 @@ pub trait RecordReader {
         &mut self,
         visit: &mut dyn FnMut(Location, &[&str]) -> ControlFlow<()>,
     ) -> Result<(), ReadError>;
+    /// After reading: whether the input ended without a line end, as a file cut off mid-record does.
+    fn ended_mid_line(&self) -> bool {
+        false
+    }
 }
 
 /// Open a file by its content (gzip and Parquet magic bytes), not only by its name.
@@ -85,16 +91,38 @@ pub fn open(
     } else {
         Box::new(progress.wrap_read(file))
     };
-    Ok(Box::new(CsvRecords::new(input)?))
+    let last_byte = Arc::new(AtomicU8::new(b'\n'));
+    let input = Box::new(LastByte {
+        inner: input,
+        last: last_byte.clone(),
+    });
+    Ok(Box::new(CsvRecords::new(input, last_byte)?))
+}
+
+/// Remembers the last byte read, to tell a file cut off mid-record from a complete one.
+struct LastByte {
+    inner: Box<dyn Read + Send>,
+    last: Arc<AtomicU8>,
+}
+
+impl Read for LastByte {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.last.store(buf[n - 1], Ordering::Relaxed);
+        }
+        Ok(n)
+    }
 }
 
 pub struct CsvRecords {
     reader: csv::Reader<Box<dyn Read + Send>>,
     headers: Vec<String>,
+    last_byte: Arc<AtomicU8>,
 }
 
 impl CsvRecords {
-    pub fn new(input: Box<dyn Read + Send>) -> Result<CsvRecords, ReadError> {
+    fn new(input: Box<dyn Read + Send>, last_byte: Arc<AtomicU8>) -> Result<CsvRecords, ReadError> {
         let mut reader = csv::ReaderBuilder::new()
             .buffer_capacity(1 << 20)
             .from_reader(input);
@@ -120,7 +148,11 @@ impl CsvRecords {
                         .into(),
             });
         }
-        Ok(CsvRecords { reader, headers })
+        Ok(CsvRecords {
+            reader,
+            headers,
+            last_byte,
+        })
     }
 }
 
@@ -154,6 +186,10 @@ fn csv_error(error: csv::Error, headers: &[String]) -> ReadError {
 impl RecordReader for CsvRecords {
     fn headers(&self) -> &[String] {
         &self.headers
+    }
+
+    fn ended_mid_line(&self) -> bool {
+        !matches!(self.last_byte.load(Ordering::Relaxed), b'\n' | b'\r')
     }
 
     fn for_each_record(

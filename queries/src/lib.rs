@@ -56,3 +56,6 @@ pub mod q {
 }
 
 pub mod rows;
+
+#[cfg(feature = "test-support")]
+pub mod testing;

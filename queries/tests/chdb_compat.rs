@@ -1,0 +1,88 @@
+//! Every migration and every SQL file must run on a current ClickHouse too, not only on 18.16.
+//! chDB (PyPI `chdb-core`) is a current ClickHouse engine in-process; `.ci/run` installs it.
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use queries::migrations::MIGRATIONS;
+use queries::{q, Param, Query};
+
+const DATABASE: &str = "costmill_compat";
+const STAGING: &str = "focus_costs_staging_compat";
+
+/// Sample values chosen by each placeholder's declared type.
+fn with_samples(mut query: Query) -> Query {
+    for (name, ty) in query.placeholders() {
+        let value = match ty.as_str() {
+            "Identifier" if name == "database" => Param::Ident(DATABASE.into()),
+            "Identifier" => Param::Ident(STAGING.into()),
+            "String" => Param::Str("provider".into()),
+            "DateTime" => Param::DateTime(1_725_148_800),
+            "Date" => Param::Date(chrono::NaiveDate::from_ymd_opt(2024, 9, 1).unwrap()),
+            "Array(String)" => Param::StrArray(vec!["a".into(), "b".into()]),
+            t if t.starts_with("UInt") || t.starts_with("Int") => Param::Int(202409),
+            other => panic!(
+                "{}: no sample value for placeholder type {other}",
+                query.name
+            ),
+        };
+        query = query.bind(&name, value);
+    }
+    query
+}
+
+#[test]
+fn every_schema_and_query_file_runs_on_current_clickhouse() {
+    let mut statements = vec![
+        serde_json::json!({"name": "create database", "sql": format!("CREATE DATABASE IF NOT EXISTS {DATABASE}")}),
+        serde_json::json!({"name": "use database", "sql": format!("USE {DATABASE}")}),
+    ];
+    for migration in MIGRATIONS {
+        for sql in queries::sql::statements(migration.text) {
+            statements.push(serde_json::json!({"name": migration.name, "sql": sql}));
+        }
+    }
+    // The staging table must exist before the queries that read it, and go last.
+    let mut files: Vec<(&str, fn() -> Query)> = q::ALL.to_vec();
+    files.sort_by_key(|(name, _)| match *name {
+        "create_database" | "migrations_table" => 0,
+        "focus_staging_create" => 1,
+        "focus_staging_drop" => 3,
+        _ => 2,
+    });
+    for (name, make) in &files {
+        let sql = with_samples(make())
+            .render()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        statements.push(serde_json::json!({"name": name, "sql": sql}));
+    }
+    assert_eq!(files.len(), q::ALL.len());
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/chdb_compat.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&statements).unwrap().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "chDB run failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "{} statements ran on ClickHouse",
+            statements.len()
+        )),
+        "{stdout}"
+    );
+}
