@@ -162,11 +162,7 @@ pub fn month_over_month(
         for month in &months {
             let cost = costs.get(month).copied().unwrap_or_default();
             let change = cost - previous;
-            let change_pct = (!previous.is_zero()).then(|| {
-                (change * Decimal::ONE_HUNDRED / previous)
-                    .round_dp(1)
-                    .to_string()
-            });
+            let change_pct = percent_change(previous, cost);
             out.push(GroupMonth {
                 group: group.clone(),
                 month: report::month(*month),
@@ -260,17 +256,24 @@ fn print_pivot(args: &CostsArgs, table: &[GroupMonth]) {
     if totals.len() >= 2 {
         let (prev, cur) = (totals[totals.len() - 2], totals[totals.len() - 1]);
         cells.push(right(signed(cur - prev)));
-        cells.push(right(if prev.is_zero() {
-            "new".into()
-        } else {
-            format!(
-                "{}%",
-                ((cur - prev) * Decimal::ONE_HUNDRED / prev).round_dp(1)
-            )
-        }));
+        cells.push(right(
+            percent_change(prev, cur)
+                .map(|p| format!("{p}%"))
+                .unwrap_or_else(|| "new".into()),
+        ));
     }
     out.add_row(cells);
     println!("{out}");
+}
+
+/// Change from `previous` to `current` in percent, one decimal; `None` when there was nothing before.
+fn percent_change(previous: Decimal, current: Decimal) -> Option<String> {
+    (!previous.is_zero()).then(|| {
+        format!(
+            "{:.1}",
+            ((current - previous) * Decimal::ONE_HUNDRED / previous).round_dp(1)
+        )
+    })
 }
 
 fn signed(value: Decimal) -> String {

@@ -52,6 +52,7 @@ pub mod q {
         focus_staging_summary => "focus_staging_summary",
         focus_totals => "focus_totals",
         costs_by_group => "costs_by_group",
+        bench_focus_native => "bench_focus_native",
     }
 }
 

@@ -1,0 +1,213 @@
+//! The `costmill` binary as users run it.
+use std::path::Path;
+use std::process::{Command, Output};
+
+use queries::server;
+use queries::testing::{test_config, test_data_dir};
+use rust_decimal::Decimal;
+
+fn costmill(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_costmill"));
+    command
+        .current_dir(dir)
+        .args(args)
+        .env("COSTMILL_DATA_DIR", dir.join("data"));
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("costmill runs")
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn config_check_names_the_key_at_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("costmill.toml");
+    let cases = [
+        (
+            "[clickhouse]\nstartup_timeout_secs = \"soon\"\n",
+            vec![],
+            "clickhouse.startup_timeout_secs",
+        ),
+        (
+            "[clickhouse]\nurll = \"http://x\"\n",
+            vec![],
+            "unknown field: found `urll`",
+        ),
+        (
+            "[clickhouse]\nurl = \"ftp://x\"\n",
+            vec![],
+            "clickhouse.url: `ftp://x` must be an HTTP URL",
+        ),
+        (
+            "",
+            vec![("COSTMILL_CLICKHOUSE__DATABASE", "bad-name")],
+            "clickhouse.database: `bad-name`",
+        ),
+        (
+            "[[sources]]\ntype = \"focus_files\"\nname = \"a\"\npaths = []\n",
+            vec![],
+            "sources[0].paths: list at least one",
+        ),
+        (
+            "[[sources]]\ntype = \"focus_files\"\nname = \"a\"\npaths = [\"x\"]\nstrikt = true\n",
+            vec![],
+            "strikt",
+        ),
+    ];
+    for (toml, env, needle) in cases {
+        std::fs::write(&config, toml).unwrap();
+        let output = costmill(dir.path(), &env, &["config", "check"]);
+        let (_, stderr) = text(&output);
+        assert!(!output.status.success(), "{toml} was accepted");
+        assert!(stderr.contains(needle), "expected {needle:?} in {stderr}");
+    }
+    std::fs::write(&config, "[clickhouse]\nurl = \"http://127.0.0.1:8123\"\n").unwrap();
+    let output = costmill(
+        dir.path(),
+        &[("COSTMILL_CLICKHOUSE__DATABASE", "env_db")],
+        &["config", "check"],
+    );
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("http://127.0.0.1:8123 (database env_db)"),
+        "environment override lost: {stdout}"
+    );
+
+    let missing = costmill(
+        dir.path(),
+        &[],
+        &["--config", "nope.toml", "config", "check"],
+    );
+    assert!(text(&missing)
+        .1
+        .contains("config file nope.toml does not exist"));
+}
+
+#[test]
+fn managed_server_starts_once_is_reused_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = costmill(dir.path(), &[], &["db", "migrate"]);
+    assert!(first.status.success(), "{}", text(&first).1);
+    assert!(text(&first).0.contains("applied 001_focus_costs"));
+    let state = server::running(&data).expect("server recorded and answering");
+
+    let status = costmill(dir.path(), &[], &["db", "status"]);
+    let (stdout, _) = text(&status);
+    assert!(
+        stdout.contains(&format!("managed, pid {}", state.pid)),
+        "not reused: {stdout}"
+    );
+    assert!(
+        stdout.contains("001 001_focus_costs") && stdout.contains("applied 20"),
+        "{stdout}"
+    );
+    assert!(text(&costmill(dir.path(), &[], &["db", "migrate"]))
+        .0
+        .contains("schema is up to date"));
+
+    assert!(text(&costmill(dir.path(), &[], &["db", "stop"]))
+        .0
+        .contains("stopped"));
+    assert!(server::running(&data).is_none());
+    assert!(text(&costmill(dir.path(), &[], &["db", "stop"]))
+        .0
+        .contains("no managed ClickHouse server was running"));
+}
+
+#[test]
+fn missing_server_binary_says_how_to_install_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = costmill(
+        dir.path(),
+        &[(
+            "COSTMILL_CLICKHOUSE__SERVER_BINARY",
+            "/nonexistent/clickhouse-server",
+        )],
+        &["db", "status"],
+    );
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("apt-get install clickhouse-server") && stderr.contains("[clickhouse] url"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn demo_ingests_and_reports_month_over_month() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config("cli_demo");
+    let url = match &config.url {
+        Some(url) => url.clone(),
+        None => server::ensure_running(&test_data_dir(), None, std::time::Duration::from_secs(60))
+            .unwrap()
+            .url(),
+    };
+    let env = [
+        ("COSTMILL_CLICKHOUSE__URL", url.as_str()),
+        ("COSTMILL_CLICKHOUSE__DATABASE", config.database.as_str()),
+    ];
+    let demo = costmill(dir.path(), &env, &["demo", "--rows", "4000", "--seed", "3"]);
+    let (stdout, stderr) = text(&demo);
+    assert!(demo.status.success(), "{stderr}");
+    for needle in [
+        "ingested 4000 rows",
+        "EffectiveCost by provider",
+        "EffectiveCost by tag:team",
+        "(untagged)",
+        "spec deviations",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "demo output lacks {needle:?}:\n{stdout}"
+        );
+    }
+
+    let json = costmill(
+        dir.path(),
+        &env,
+        &[
+            "costs", "--by", "provider", "--metric", "billed", "--format", "json",
+        ],
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(rows.len(), 9, "3 providers × 3 months");
+    for row in &rows {
+        let get = |k: &str| row[k].as_str().unwrap().parse::<Decimal>().unwrap();
+        assert_eq!(get("change"), get("cost") - get("previous"), "{row}");
+    }
+    let september: Decimal = rows
+        .iter()
+        .filter(|r| r["month"] == "2026-09")
+        .map(|r| r["cost"].as_str().unwrap().parse::<Decimal>().unwrap())
+        .sum();
+    let window = costmill(
+        dir.path(),
+        &env,
+        &[
+            "costs", "--by", "provider", "--metric", "billed", "--from", "2026-09", "--to",
+            "2026-10", "--format", "csv",
+        ],
+    );
+    let csv_text = String::from_utf8(window.stdout).unwrap();
+    let windowed: Decimal = csv_text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse::<Decimal>().unwrap())
+        .sum();
+    assert_eq!(windowed, september);
+
+    let bad = costmill(dir.path(), &env, &["costs", "--by", "colour"]);
+    assert!(text(&bad)
+        .1
+        .contains("expected provider, service, service-category, sub-account, region or tag:KEY"));
+}

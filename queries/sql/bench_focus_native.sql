@@ -1,0 +1,53 @@
+-- bench/ingest: the generator's FOCUS columns in file order, for ClickHouse's own CSV load
+-- (`INSERT INTO bench_focus_native FORMAT CSVWithNames`), the figure costmill ingest is compared with.
+CREATE TABLE IF NOT EXISTS bench_focus_native
+(
+    BillingAccountId String,
+    BillingAccountName String,
+    BillingCurrency String,
+    BillingPeriodStart DateTime,
+    BillingPeriodEnd DateTime,
+    ChargePeriodStart DateTime,
+    ChargePeriodEnd DateTime,
+    ChargeCategory String,
+    ChargeClass String,
+    ChargeDescription String,
+    ChargeFrequency String,
+    BilledCost Decimal(38, 18),
+    EffectiveCost Decimal(38, 18),
+    ListCost Decimal(38, 18),
+    ContractedCost Decimal(38, 18),
+    ListUnitPrice Nullable(Decimal(38, 18)),
+    ContractedUnitPrice Nullable(Decimal(38, 18)),
+    PricingQuantity Nullable(Decimal(38, 18)),
+    PricingUnit String,
+    PricingCategory String,
+    ConsumedQuantity Nullable(Decimal(38, 18)),
+    ConsumedUnit String,
+    InvoiceIssuer String,
+    InvoiceId String,
+    Provider String,
+    Publisher String,
+    ServiceCategory String,
+    ServiceSubcategory String,
+    ServiceName String,
+    ResourceId String,
+    ResourceName String,
+    ResourceType String,
+    RegionId String,
+    RegionName String,
+    AvailabilityZone String,
+    SkuId String,
+    SkuPriceId String,
+    SubAccountId String,
+    SubAccountName String,
+    CommitmentDiscountId String,
+    CommitmentDiscountName String,
+    CommitmentDiscountCategory String,
+    CommitmentDiscountStatus String,
+    CommitmentDiscountType String,
+    Tags String
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMM(BillingPeriodStart)
+ORDER BY (ChargePeriodStart, Provider, ServiceName, ResourceId)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what costmill and its tests need on Debian/Ubuntu: ClickHouse server and client
+# (the managed server and the tests use them), Python test peers (chDB for the compatibility
+# test), and the Rust toolchain's components. Safe to run again: it skips what is installed.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+have_clickhouse() {
+    command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server ] || [ -x /usr/bin/clickhouse ]
+}
+
+if ! have_clickhouse || ! command -v clickhouse-client >/dev/null 2>&1 || ! command -v /usr/bin/time >/dev/null 2>&1; then
+    echo "setup: installing clickhouse-server, clickhouse-client, time (apt)"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        clickhouse-server clickhouse-client time >/dev/null
+fi
+
+if ! python3 -c "import chdb" >/dev/null 2>&1; then
+    echo "setup: installing chdb-core (pip), a current ClickHouse engine for the compatibility test"
+    python3 -m pip install -q chdb-core
+fi
+
+if command -v rustup >/dev/null 2>&1; then
+    rustup component add rustfmt >/dev/null 2>&1 || true
+fi
+echo "setup: ready"

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. Integration tests start a private ClickHouse server under
+# $COSTMILL_TEST_DATA_DIR (default: the system temp dir), shared by all test processes and
+# stopped at the end; set COSTMILL_TEST_CLICKHOUSE_URL to use an existing server instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export COSTMILL_TEST_DATA_DIR="${COSTMILL_TEST_DATA_DIR:-${TMPDIR:-/tmp}/costmill-test-clickhouse}"
+stop_server() {
+    COSTMILL_DATA_DIR="$COSTMILL_TEST_DATA_DIR" target/debug/costmill db stop >/dev/null 2>&1 || true
+}
+trap stop_server EXIT
+cargo test --workspace "$@"
