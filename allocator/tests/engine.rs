@@ -1,0 +1,354 @@
+//! Each split method on small hand-computed cases, and conservation on random inputs.
+use std::collections::BTreeMap;
+
+use allocator::config::{MissingMetric, UNALLOCATED};
+use allocator::{
+    allocate, Allocation, AllocationConfig, CostGroup, Matcher, MetricValue, OwnerValue, Pool,
+    PoolMethod, Rule,
+};
+use proptest::prelude::*;
+use queries::Dec18;
+
+const DOLLAR: i128 = 1_000_000_000_000_000_000;
+
+fn row(day: u16, service_name: &str, tags: &[(&str, &str)], dollars: i128) -> CostGroup {
+    CostGroup {
+        day,
+        provider: "AWS".into(),
+        service_name: service_name.into(),
+        service_category: "Compute".into(),
+        sub_account_id: "123".into(),
+        sub_account_name: "prod".into(),
+        resource_id: format!("res-{service_name}-{}", tags.len()),
+        charge_category: "Usage".into(),
+        tag_keys: tags.iter().map(|(k, _)| k.to_string()).collect(),
+        tag_values: tags.iter().map(|(_, v)| v.to_string()).collect(),
+        billed: Dec18(dollars * DOLLAR),
+        effective: Dec18(dollars * DOLLAR),
+        rows: 1,
+    }
+}
+
+fn tag_rules() -> Vec<Rule> {
+    vec![Rule {
+        name: "tagged".into(),
+        when: Matcher::default(),
+        service: OwnerValue::FromTags {
+            tag: vec!["service".into(), "app".into()],
+            default: None,
+        },
+        team: Some(OwnerValue::FromTags {
+            tag: vec!["team".into()],
+            default: Some("unknown-team".into()),
+        }),
+        env: Some(OwnerValue::FromTags {
+            tag: vec!["env".into()],
+            default: None,
+        }),
+    }]
+}
+
+fn pool(name: &str, from: &str, method: PoolMethod, targets: &[&str]) -> Pool {
+    Pool {
+        name: name.into(),
+        when: Matcher::default(),
+        from_service: Some(from.into()),
+        method,
+        targets: targets.iter().map(|s| s.to_string()).collect(),
+        metric: None,
+        missing_metric: MissingMetric::Previous,
+        shares: BTreeMap::new(),
+    }
+}
+
+/// Effective dollars per service (as text, exact).
+fn by_service(allocations: &[Allocation]) -> BTreeMap<String, String> {
+    let mut sums: BTreeMap<String, i128> = BTreeMap::new();
+    for a in allocations {
+        *sums.entry(a.service.clone()).or_default() += a.effective.0;
+    }
+    sums.into_iter()
+        .map(|(s, v)| (s, Dec18(v).to_string()))
+        .collect()
+}
+
+fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[test]
+fn first_matching_rule_wins_tags_fall_back_and_the_rest_is_unallocated() {
+    let mut rules = vec![Rule {
+        name: "kafka".into(),
+        when: Matcher {
+            service_name: Some("Amazon Managed*".into()),
+            ..Matcher::default()
+        },
+        service: OwnerValue::Literal("kafka".into()),
+        team: Some(OwnerValue::Literal("platform".into())),
+        env: None,
+    }];
+    rules.extend(tag_rules());
+    let config = AllocationConfig {
+        rules,
+        pools: vec![],
+    };
+    let groups = vec![
+        row(
+            0,
+            "Amazon Managed Streaming for Apache Kafka",
+            &[("service", "ignored")],
+            10,
+        ),
+        row(0, "Amazon EC2", &[("app", "cart"), ("team", "checkout")], 5),
+        row(0, "Amazon EC2", &[("team", "checkout")], 7),
+    ];
+    let out = allocate(&config, &groups, &[]);
+    assert_eq!(
+        by_service(&out),
+        expect(&[("cart", "5"), ("kafka", "10"), (UNALLOCATED, "7")])
+    );
+    let cart = out.iter().find(|a| a.service == "cart").unwrap();
+    assert_eq!(
+        (cart.team.as_str(), cart.kind.as_str(), cart.method.as_str()),
+        ("checkout", "direct", "rule:tagged")
+    );
+    let kafka = out.iter().find(|a| a.service == "kafka").unwrap();
+    assert_eq!(
+        (kafka.team.as_str(), kafka.method.as_str()),
+        ("platform", "rule:kafka")
+    );
+}
+
+#[test]
+fn even_split_puts_the_residue_on_one_deterministic_owner() {
+    let config = AllocationConfig {
+        rules: tag_rules(),
+        pools: vec![pool("kafka", "kafka", PoolMethod::Even, &["a", "b", "c"])],
+    };
+    let groups = vec![row(0, "MSK", &[("service", "kafka")], 100)];
+    let out = allocate(&config, &groups, &[]);
+    assert_eq!(
+        by_service(&out),
+        expect(&[
+            ("a", "33.333333333333333334"),
+            ("b", "33.333333333333333333"),
+            ("c", "33.333333333333333333")
+        ])
+    );
+    assert!(out
+        .iter()
+        .all(|a| a.kind == "pool" && a.pool == "kafka" && a.method == "even"));
+    assert!(out
+        .iter()
+        .all(|a| a.share == Dec18(333_333_333_333_333_333)));
+}
+
+#[test]
+fn weighted_split_follows_the_targets_direct_cost() {
+    let config = AllocationConfig {
+        rules: tag_rules(),
+        pools: vec![pool("db", "db", PoolMethod::Weighted, &["a", "b"])],
+    };
+    let groups = vec![
+        row(0, "RDS", &[("service", "db")], 8),
+        row(0, "EC2", &[("service", "a")], 30),
+        row(0, "EC2", &[("service", "b")], 10),
+    ];
+    assert_eq!(
+        by_service(&allocate(&config, &groups, &[])),
+        expect(&[("a", "36"), ("b", "12")])
+    );
+}
+
+#[test]
+fn fixed_split_uses_the_configured_percentages() {
+    let mut p = pool("cache", "cache", PoolMethod::Fixed, &[]);
+    p.shares = [("a".to_string(), 60.0), ("b".to_string(), 40.0)].into();
+    let config = AllocationConfig {
+        rules: tag_rules(),
+        pools: vec![p],
+    };
+    let groups = vec![row(0, "ElastiCache", &[("service", "cache")], 50)];
+    assert_eq!(
+        by_service(&allocate(&config, &groups, &[])),
+        expect(&[("a", "30"), ("b", "20")])
+    );
+}
+
+fn metric(day: u16, service: &str, value: i128) -> MetricValue {
+    MetricValue {
+        day,
+        metric: "table_bytes".into(),
+        service: service.into(),
+        value: Dec18(value * DOLLAR),
+    }
+}
+
+#[test]
+fn proportional_split_and_its_fallbacks_are_visible() {
+    let mut p = pool("warehouse", "warehouse", PoolMethod::Proportional, &[]);
+    p.metric = Some("table_bytes".into());
+    let config = AllocationConfig {
+        rules: tag_rules(),
+        pools: vec![p.clone()],
+    };
+    let groups = vec![
+        row(10, "BigQuery", &[("service", "warehouse")], 100),
+        row(11, "BigQuery", &[("service", "warehouse")], 40),
+    ];
+    let metrics = vec![metric(10, "etl", 1), metric(10, "bi", 3)];
+    let out = allocate(&config, &groups, &metrics);
+    let on = |day: u16| -> BTreeMap<String, String> {
+        by_service(
+            &out.iter()
+                .filter(|a| a.day == day)
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(on(10), expect(&[("bi", "75"), ("etl", "25")]));
+    // Day 11 has no metric: the previous day's values are used, and the method says so.
+    assert_eq!(on(11), expect(&[("bi", "30"), ("etl", "10")]));
+    assert!(out
+        .iter()
+        .filter(|a| a.day == 11)
+        .all(|a| a.method == "proportional:table_bytes (fallback: values of 1970-01-11)"));
+
+    // With `missing_metric = even` and explicit targets, a day without values splits evenly.
+    p.missing_metric = MissingMetric::Even;
+    p.targets = vec!["etl".into(), "bi".into()];
+    let config = AllocationConfig {
+        rules: tag_rules(),
+        pools: vec![p],
+    };
+    let out = allocate(&config, &groups, &metrics);
+    let day11: Vec<Allocation> = out.into_iter().filter(|a| a.day == 11).collect();
+    assert_eq!(by_service(&day11), expect(&[("bi", "20"), ("etl", "20")]));
+    assert!(day11
+        .iter()
+        .all(|a| a.method == "even (fallback: no table_bytes values)"));
+}
+
+#[test]
+fn pools_chain_and_default_targets_are_the_active_services() {
+    let config = AllocationConfig {
+        rules: tag_rules(),
+        pools: vec![
+            pool("kafka", "kafka", PoolMethod::Even, &["platform"]),
+            pool("platform", "platform", PoolMethod::Even, &[]),
+        ],
+    };
+    let groups = vec![
+        row(0, "MSK", &[("service", "kafka")], 90),
+        row(0, "EKS", &[("service", "platform")], 10),
+        row(0, "EC2", &[("service", "a")], 1),
+        row(0, "EC2", &[("service", "b")], 1),
+    ];
+    let out = allocate(&config, &groups, &[]);
+    assert_eq!(by_service(&out), expect(&[("a", "51"), ("b", "51")]));
+    assert!(out.iter().any(|a| a.pool == "kafka > platform"));
+}
+
+// Conservation on random data, rules and pools.
+
+fn arb_groups() -> impl Strategy<Value = Vec<CostGroup>> {
+    let services = prop::sample::select(vec!["a", "b", "c", "kafka", "db", ""]);
+    let teams = prop::sample::select(vec!["t1", "t2", ""]);
+    prop::collection::vec(
+        (
+            0u16..4,
+            services,
+            teams,
+            -1_000_000_000_000i128..10_000_000_000_000_000_000_000i128,
+            0i128..1_000_000_000_000_000_000_000,
+        ),
+        1..60,
+    )
+    .prop_map(|rows| {
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, (day, service, team, billed, effective))| {
+                let mut tags = vec![];
+                if !service.is_empty() {
+                    tags.push((if i % 3 == 0 { "app" } else { "service" }, service));
+                }
+                if !team.is_empty() {
+                    tags.push(("team", team));
+                }
+                let mut g = row(day, if i % 2 == 0 { "EC2" } else { "RDS" }, &tags, 0);
+                g.billed = Dec18(billed);
+                g.effective = Dec18(effective);
+                g
+            })
+            .collect()
+    })
+}
+
+fn arb_pools() -> impl Strategy<Value = Vec<Pool>> {
+    let method = prop::sample::select(vec![
+        PoolMethod::Even,
+        PoolMethod::Proportional,
+        PoolMethod::Weighted,
+        PoolMethod::Fixed,
+    ]);
+    let source = prop::sample::select(vec!["kafka", "db", "a"]);
+    let targets = prop::sample::subsequence(vec!["a", "b", "c", "db"], 0..4);
+    prop::collection::vec((method, source, targets, any::<bool>()), 0..4).prop_map(|pools| {
+        pools
+            .into_iter()
+            .enumerate()
+            .map(|(i, (method, source, targets, by_rows))| {
+                let targets: Vec<&str> = targets.into_iter().filter(|t| *t != source).collect();
+                let mut p = pool(&format!("p{i}"), source, method, &targets);
+                if by_rows {
+                    p.from_service = None;
+                    p.when = Matcher {
+                        service_name: Some("RDS".into()),
+                        ..Matcher::default()
+                    };
+                }
+                if method == PoolMethod::Proportional {
+                    p.metric = Some("table_bytes".into());
+                }
+                if method == PoolMethod::Fixed {
+                    p.targets.clear();
+                    p.shares = [("a".to_string(), 33.3), ("c".to_string(), 66.7)].into();
+                }
+                p
+            })
+            .collect()
+    })
+}
+
+fn totals_per_day(billed: impl Iterator<Item = (u16, i128, i128)>) -> BTreeMap<u16, (i128, i128)> {
+    let mut sums = BTreeMap::new();
+    for (day, b, e) in billed {
+        let slot: &mut (i128, i128) = sums.entry(day).or_default();
+        slot.0 += b;
+        slot.1 += e;
+    }
+    sums
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn allocated_plus_unallocated_equals_input_every_day(
+        groups in arb_groups(),
+        pools in arb_pools(),
+        metric_days in prop::collection::vec((0u16..4, prop::sample::select(vec!["a", "b", "c"]), 0i128..1_000_000), 0..8),
+    ) {
+        let config = AllocationConfig { rules: tag_rules(), pools };
+        prop_assume!(config.pool_cycle().is_none());
+        let metrics: Vec<MetricValue> = metric_days.into_iter().map(|(d, s, v)| metric(d, s, v)).collect();
+        let out = allocate(&config, &groups, &metrics);
+        let input = totals_per_day(groups.iter().map(|g| (g.day, g.billed.0, g.effective.0)));
+        let output = totals_per_day(out.iter().map(|a| (a.day, a.billed.0, a.effective.0)));
+        prop_assert_eq!(input, output);
+        prop_assert!(out.iter().all(|a| ["direct", "pool", "unallocated"].contains(&a.kind.as_str())));
+    }
+}
