@@ -4,6 +4,7 @@
 pub mod config;
 pub mod engine;
 pub mod matcher;
+pub mod run;
 pub mod split;
 
 pub use config::{AllocationConfig, OwnerValue, Pool, PoolMethod, Rule};

@@ -53,6 +53,23 @@ pub enum Command {
     },
     /// Cost per group and month, with month-over-month change.
     Costs(showback::CostsArgs),
+    /// Split every dollar to a service, team and env (replaces the window's days atomically).
+    Allocate {
+        /// First day: YYYY-MM or YYYY-MM-DD. Default: the first day with cost data.
+        #[arg(long)]
+        from: Option<String>,
+        /// First day not included. Default: the day after the last day with cost data.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Where a service's money in one month came from: direct rows, pools and their shares.
+    Explain {
+        #[arg(long)]
+        service: String,
+        /// YYYY-MM.
+        #[arg(long)]
+        month: String,
+    },
     /// Generate seeded test data.
     Generate {
         #[command(subcommand)]
@@ -81,6 +98,12 @@ pub enum IngestCommand {
     /// Ingest FOCUS exports (CSV, CSV.gz, Parquet). A billing month already ingested for the same
     /// source is replaced atomically.
     Focus(FocusArgs),
+    /// Per-service daily metrics for proportional pools: CSV (date,metric,service,value) or JSON lines.
+    Metrics {
+        path: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        max_errors: usize,
+    },
     /// Run the sources configured in costmill.toml.
     Run {
         /// Only this source.
@@ -224,6 +247,14 @@ pub async fn run(cli: Cli) -> Result<()> {
                     progress.finish_and_clear();
                     report::print_ingest(&result?);
                 }
+                IngestCommand::Metrics { path, max_errors } => {
+                    let report = ingest::metrics::ingest_metrics(&store, &path, max_errors).await?;
+                    println!(
+                        "ingested {} metric values ({})",
+                        report.rows,
+                        report.metrics.join(", ")
+                    );
+                }
                 IngestCommand::Run { source } => {
                     let selected: Vec<_> = config
                         .sources
@@ -252,6 +283,29 @@ pub async fn run(cli: Cli) -> Result<()> {
             let Loaded { config, .. } = loaded()?;
             let store = Store::open(&config.clickhouse, &config.data_dir).await?;
             showback::print_costs(&store, &args).await
+        }
+        Command::Allocate { from, to } => {
+            let Loaded { config, .. } = loaded()?;
+            let store = Store::open(&config.clickhouse, &config.data_dir).await?;
+            if config.allocation.rules.is_empty() {
+                bail!("no [[allocation.rules]] in the configuration: every dollar would be unallocated. See api/src/demo_allocation.toml for an example");
+            }
+            let window = match (from, to) {
+                (None, None) => None,
+                (Some(from), Some(to)) => Some((
+                    showback::parse_day_number(&from, "--from")?,
+                    showback::parse_day_number(&to, "--to")?,
+                )),
+                _ => bail!("give both --from and --to, or neither for every day with cost data"),
+            };
+            let report = allocator::run::run(&store, &config.allocation, window).await?;
+            report::print_allocation(&report);
+            Ok(())
+        }
+        Command::Explain { service, month } => {
+            let Loaded { config, .. } = loaded()?;
+            let store = Store::open(&config.clickhouse, &config.data_dir).await?;
+            showback::explain(&store, &service, &month).await
         }
         Command::Generate {
             command: GenerateCommand::Focus(args),
@@ -315,14 +369,27 @@ async fn demo(config: &config::Config, rows: u64, seed: u64) -> Result<()> {
     let store = Store::open(&config.clickhouse, &config.data_dir).await?;
     let dir = config.data_dir.join("demo");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join(format!("focus-demo-{seed}.csv"));
-    write_demo_file(&path, rows, seed)?;
+    let options = GenerateOptions {
+        rows,
+        seed,
+        ..GenerateOptions::default()
+    };
+    let costs = dir.join(format!("focus-demo-{seed}.csv"));
+    let metrics = dir.join(format!("metrics-demo-{seed}.csv"));
+    let create = |path: &Path| {
+        std::fs::File::create(path)
+            .map(|f| std::io::BufWriter::with_capacity(1 << 20, f))
+            .with_context(|| format!("cannot create {}", path.display()))
+    };
+    generate::write_csv(&options, create(&costs)?)?;
+    generate::write_metrics_csv(&options, create(&metrics)?)?;
     println!(
-        "generated {rows} FOCUS rows (seed {seed}) in {}",
-        path.display()
+        "generated {rows} FOCUS rows and daily service metrics (seed {seed}) in {}",
+        dir.display()
     );
+
     let job = FocusIngest {
-        paths: vec![path],
+        paths: vec![costs],
         source: "demo".into(),
         strict: false,
         max_errors: 20,
@@ -332,21 +399,43 @@ async fn demo(config: &config::Config, rows: u64, seed: u64) -> Result<()> {
     progress.finish_and_clear();
     let report: IngestReport = result?;
     report::print_ingest(&report);
-    for by in ["provider", "service-category", "tag:team"] {
+    let metrics_report = ingest::metrics::ingest_metrics(&store, &metrics, 20).await?;
+    println!(
+        "ingested {} metric values ({})",
+        metrics_report.rows,
+        metrics_report.metrics.join(", ")
+    );
+
+    let allocation = if config.allocation.rules.is_empty() {
+        println!("allocating with the built-in demo rules (api/src/demo_allocation.toml)");
+        demo_allocation()?
+    } else {
+        config.allocation.clone()
+    };
+    println!();
+    report::print_allocation(&allocator::run::run(&store, &allocation, None).await?);
+    for by in ["provider", "team"] {
         println!();
         showback::print_costs(&store, &showback::CostsArgs::by(by)).await?;
     }
+    println!();
+    let by_service = showback::costs_table(&store, &showback::CostsArgs::by("service")).await?;
+    showback::print_top_movers(&by_service, 8, "service");
+    println!("\nnext: `costmill explain --service <name> --month <YYYY-MM>` shows where a service's money came from");
     Ok(())
 }
 
-fn write_demo_file(path: &Path, rows: u64, seed: u64) -> Result<()> {
-    let options = GenerateOptions {
-        rows,
-        seed,
-        ..GenerateOptions::default()
-    };
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    generate::write_csv(&options, std::io::BufWriter::with_capacity(1 << 20, file))?;
-    Ok(())
+/// The allocation the demo uses when costmill.toml has none.
+pub fn demo_allocation() -> Result<allocator::AllocationConfig> {
+    use figment::providers::{Format, Toml};
+    let config: allocator::AllocationConfig =
+        figment::Figment::from(Toml::string(include_str!("demo_allocation.toml")))
+            .extract()
+            .context("the built-in demo allocation does not parse")?;
+    let problems = config.problems();
+    anyhow::ensure!(
+        problems.is_empty(),
+        "the built-in demo allocation is invalid: {problems:?}"
+    );
+    Ok(config)
 }

@@ -2,6 +2,7 @@
 //! (`COSTMILL_DATA_DIR`, `COSTMILL_CLICKHOUSE__URL`: a double underscore enters a table).
 use std::path::{Path, PathBuf};
 
+use allocator::AllocationConfig;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use ingest::SourceConfig;
@@ -17,6 +18,8 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     /// Billing sources run by `costmill ingest run`.
     pub sources: Vec<SourceConfig>,
+    /// Ownership rules and shared pools for `costmill allocate`.
+    pub allocation: AllocationConfig,
 }
 
 impl Default for Config {
@@ -25,6 +28,7 @@ impl Default for Config {
             data_dir: default_data_dir(),
             clickhouse: ClickHouseConfig::default(),
             sources: Vec::new(),
+            allocation: AllocationConfig::default(),
         }
     }
 }
@@ -107,6 +111,7 @@ impl Config {
     /// Semantic problems as `(key, reason)`.
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut problems = self.clickhouse.problems();
+        problems.extend(self.allocation.problems());
         let mut names = std::collections::BTreeSet::new();
         for (i, source) in self.sources.iter().enumerate() {
             for (key, reason) in source.problems() {

@@ -126,3 +126,26 @@ mod tests {
         assert_eq!(money(Decimal::from_str("12").unwrap()), "12.00");
     }
 }
+
+pub fn print_allocation(report: &allocator::run::AllocateReport) {
+    let (from, to) = report.window;
+    if from >= to {
+        println!("nothing to allocate: no cost data");
+        return;
+    }
+    println!(
+        "allocated {} to {} ({} days) in {:.1} s: {} cost groups → {} allocation rows, run {}; conservation checked",
+        allocator::run::day_string(from),
+        allocator::run::day_string(to - 1),
+        to - from,
+        report.elapsed.as_secs_f64(),
+        report.input_groups,
+        report.allocations,
+        report.run_id
+    );
+    let mut t = table(&["kind", "EffectiveCost"]);
+    for (kind, amount) in &report.by_kind {
+        t.add_row(vec![Cell::new(kind), right(money(dec(*amount)))]);
+    }
+    println!("{t}");
+}

@@ -30,7 +30,8 @@ pub enum OutputFormat {
 
 #[derive(Debug, Args)]
 pub struct CostsArgs {
-    /// provider, service, service-category, sub-account, region, or tag:KEY.
+    /// service, team or env (allocated owners, after `costmill allocate`); provider, cloud-service,
+    /// service-category, sub-account, region or tag:KEY (billing dimensions).
     #[arg(long, default_value = "provider")]
     pub by: String,
     /// First day included: YYYY-MM or YYYY-MM-DD. Default: all data.
@@ -72,23 +73,36 @@ pub struct GroupMonth {
     pub change_pct: Option<String>,
 }
 
-/// `(group expression name, tag key)` for the query.
-fn grouping(by: &str) -> Result<(&'static str, String)> {
+/// What `--by` groups on: a billing dimension of `focus_costs`, or an owner from `allocations`.
+#[derive(Debug, Clone, PartialEq)]
+enum Grouping {
+    /// `(group expression name in costs_by_group.sql, tag key)`.
+    Billing(&'static str, String),
+    /// `service`, `team` or `env` in allocations_by_group.sql.
+    Owner(&'static str),
+}
+
+const GROUPINGS: &str = "service, team, env (allocated owners), provider, cloud-service, service-category, sub-account, region or tag:KEY";
+
+fn grouping(by: &str) -> Result<Grouping> {
     if let Some(key) = by.strip_prefix("tag:") {
         if key.is_empty() {
             bail!("--by tag: needs a tag key, e.g. --by tag:team");
         }
-        return Ok(("tag", key.to_string()));
+        return Ok(Grouping::Billing("tag", key.to_string()));
     }
-    let name = match by {
-        "provider" => "provider",
-        "service" => "service",
-        "service-category" => "service-category",
-        "sub-account" => "sub-account",
-        "region" => "region",
-        other => bail!("--by {other}: expected provider, service, service-category, sub-account, region or tag:KEY"),
-    };
-    Ok((name, String::new()))
+    let billing = |name| Ok(Grouping::Billing(name, String::new()));
+    match by {
+        "service" => Ok(Grouping::Owner("service")),
+        "team" => Ok(Grouping::Owner("team")),
+        "env" => Ok(Grouping::Owner("env")),
+        "provider" => billing("provider"),
+        "cloud-service" => billing("service"),
+        "service-category" => billing("service-category"),
+        "sub-account" => billing("sub-account"),
+        "region" => billing("region"),
+        other => bail!("--by {other}: expected {GROUPINGS}"),
+    }
 }
 
 /// 2100-01-01: far enough, and unlike u32::MAX it does not wrap in ClickHouse 18.16's DateTime parser.
@@ -110,7 +124,8 @@ fn parse_day(text: &str, flag: &str) -> Result<i64> {
 }
 
 pub async fn fetch(store: &Store, args: &CostsArgs) -> Result<Vec<GroupMonthCost>> {
-    let (by, tag) = grouping(&args.by)?;
+    let grouping = grouping(&args.by)?;
+    let by_owner = matches!(grouping, Grouping::Owner(_));
     let from = args
         .from
         .as_deref()
@@ -123,12 +138,33 @@ pub async fn fetch(store: &Store, args: &CostsArgs) -> Result<Vec<GroupMonthCost
         .map(|t| parse_day(t, "--to"))
         .transpose()?
         .unwrap_or(MAX_DATETIME);
-    let query = q::costs_by_group()
-        .bind_str("by", by)
-        .bind_str("tag", tag)
-        .bind("from", Param::DateTime(from))
-        .bind("to", Param::DateTime(to));
-    Ok(store.fetch_all(&query).await?)
+    let query = match grouping {
+        Grouping::Billing(by, tag) => q::costs_by_group().bind_str("by", by).bind_str("tag", tag),
+        Grouping::Owner(_) if args.metric == Metric::List => {
+            bail!(
+                "list cost is not allocated; use --metric effective or billed with --by {}",
+                args.by
+            )
+        }
+        Grouping::Owner(by) => q::allocations_by_group().bind_str("by", by),
+    };
+    let rows = store
+        .fetch_all(
+            &query
+                .bind("from", Param::DateTime(from))
+                .bind("to", Param::DateTime(to)),
+        )
+        .await?;
+    if rows.is_empty() && by_owner {
+        bail!("no allocations in that window: run `costmill allocate` first");
+    }
+    Ok(rows)
+}
+
+/// A day as days since 1970-01-01, for allocation windows.
+pub fn parse_day_number(text: &str, flag: &str) -> Result<u16> {
+    u16::try_from(parse_day(text, flag)? / 86_400)
+        .with_context(|| format!("{flag} {text}: out of range"))
 }
 
 /// Fill every group × month (missing = 0) and compare each month with the one before.
@@ -177,14 +213,19 @@ pub fn month_over_month(
     out
 }
 
-pub async fn print_costs(store: &Store, args: &CostsArgs) -> Result<()> {
+/// Cost per group and month with month-over-month change, as `costmill costs` computes it.
+pub async fn costs_table(store: &Store, args: &CostsArgs) -> Result<Vec<GroupMonth>> {
     let rows = fetch(store, args).await?;
     let empty = if args.by.starts_with("tag:") {
         "(untagged)"
     } else {
         "(none)"
     };
-    let table = month_over_month(&rows, args.metric, empty);
+    Ok(month_over_month(&rows, args.metric, empty))
+}
+
+pub async fn print_costs(store: &Store, args: &CostsArgs) -> Result<()> {
+    let table = costs_table(store, args).await?;
     match args.format {
         OutputFormat::Csv => {
             let mut writer = csv::Writer::from_writer(std::io::stdout().lock());
@@ -276,6 +317,162 @@ fn percent_change(previous: Decimal, current: Decimal) -> Option<String> {
     })
 }
 
+/// The groups whose cost changed most from the month before the latest to the latest.
+pub fn top_movers(table: &[GroupMonth], n: usize) -> Vec<&GroupMonth> {
+    let Some(last) = table.iter().map(|r| r.month.as_str()).max() else {
+        return vec![];
+    };
+    let mut latest: Vec<&GroupMonth> = table.iter().filter(|r| r.month == last).collect();
+    latest.sort_by(|a, b| {
+        b.change
+            .abs()
+            .cmp(&a.change.abs())
+            .then(a.group.cmp(&b.group))
+    });
+    latest.truncate(n);
+    latest
+}
+
+pub fn print_top_movers(table: &[GroupMonth], n: usize, what: &str) {
+    let movers = top_movers(table, n);
+    let Some(first) = movers.first() else { return };
+    println!(
+        "top movers by {what} in {} (vs the month before)",
+        first.month
+    );
+    let mut out = report::table(&[what, "previous", "cost", "change", "change %"]);
+    for m in movers {
+        out.add_row(vec![
+            Cell::new(&m.group),
+            right(money(m.previous)),
+            right(money(m.cost)),
+            right(signed(m.change)),
+            right(
+                m.change_pct
+                    .as_ref()
+                    .map(|p| format!("{p}%"))
+                    .unwrap_or_else(|| "new".into()),
+            ),
+        ]);
+    }
+    println!("{out}");
+}
+
+/// `costmill explain`: every dollar of a service's month by origin: direct rows (top inputs),
+/// each pool with its method and share range, unallocated.
+pub async fn explain(store: &Store, service: &str, month: &str) -> Result<()> {
+    let day = chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
+        .with_context(|| format!("--month {month}: expected YYYY-MM"))?;
+    let period = day
+        .format("%Y%m")
+        .to_string()
+        .parse::<i128>()
+        .expect("digits");
+    let rows: Vec<queries::rows::ExplainRow> = store
+        .fetch_all(
+            &q::explain_service()
+                .bind_str("service", service)
+                .bind("month", Param::Int(period)),
+        )
+        .await?;
+    if rows.is_empty() {
+        bail!("no allocations for service `{service}` in {month}: check the name with `costmill costs --by service`, or run `costmill allocate`");
+    }
+    let total: Decimal = rows.iter().map(|r| dec(r.effective)).sum();
+    let billed: Decimal = rows.iter().map(|r| dec(r.billed)).sum();
+    println!(
+        "{service} in {month}: EffectiveCost {} (BilledCost {})",
+        money(total),
+        money(billed)
+    );
+    let mut sections: BTreeMap<(String, String, String), Vec<&queries::rows::ExplainRow>> =
+        BTreeMap::new();
+    for row in &rows {
+        sections
+            .entry((row.kind.clone(), row.pool.clone(), row.method.clone()))
+            .or_default()
+            .push(row);
+    }
+    let mut out = report::table(&[
+        "from",
+        "method",
+        "share",
+        "billing source",
+        "inputs",
+        "EffectiveCost",
+        "% of total",
+    ]);
+    for ((kind, pool, method), items) in &sections {
+        let from = if kind == "pool" {
+            format!("pool {pool}")
+        } else {
+            kind.clone()
+        };
+        let (lo, hi) = (
+            items
+                .iter()
+                .map(|r| dec(r.min_share))
+                .min()
+                .unwrap_or_default(),
+            items
+                .iter()
+                .map(|r| dec(r.max_share))
+                .max()
+                .unwrap_or_default(),
+        );
+        let share = if kind == "pool" {
+            let pct = |d: Decimal| (d * Decimal::ONE_HUNDRED).round_dp(2);
+            if lo == hi {
+                format!("{}%", pct(lo))
+            } else {
+                format!("{}–{}%", pct(lo), pct(hi))
+            }
+        } else {
+            "100%".into()
+        };
+        let mut by_source: BTreeMap<&str, (Decimal, usize)> = BTreeMap::new();
+        for r in items {
+            let slot = by_source.entry(&r.cost_source).or_default();
+            slot.0 += dec(r.effective);
+            slot.1 += 1;
+        }
+        let mut sources: Vec<(&str, (Decimal, usize))> = by_source.into_iter().collect();
+        sources.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+        for (i, (source, (amount, inputs))) in sources.iter().enumerate() {
+            let first = i == 0;
+            out.add_row(vec![
+                Cell::new(if first { from.clone() } else { String::new() }),
+                Cell::new(if first { method.clone() } else { String::new() }),
+                Cell::new(if first { share.clone() } else { String::new() }),
+                Cell::new(source),
+                right(inputs),
+                right(money(*amount)),
+                right(if total.is_zero() {
+                    "-".into()
+                } else {
+                    format!("{}%", (*amount * Decimal::ONE_HUNDRED / total).round_dp(1))
+                }),
+            ]);
+        }
+    }
+    println!("{out}");
+    let mut direct: Vec<&queries::rows::ExplainRow> =
+        rows.iter().filter(|r| r.kind == "direct").collect();
+    direct.sort_by(|a, b| b.effective.cmp(&a.effective));
+    if !direct.is_empty() {
+        println!("largest direct inputs (ResourceId in focus_costs):");
+        for r in direct.iter().take(5) {
+            println!(
+                "  {:>12}  {} ({} days)",
+                money(dec(r.effective)),
+                r.input_ref,
+                r.days
+            );
+        }
+    }
+    Ok(())
+}
+
 fn signed(value: Decimal) -> String {
     if value.is_sign_positive() && !value.is_zero() {
         format!("+{}", money(value))
@@ -330,6 +527,14 @@ mod tests {
     fn rejects_unknown_grouping() {
         assert!(grouping("colour").is_err());
         assert!(grouping("tag:").is_err());
-        assert_eq!(grouping("tag:team").unwrap(), ("tag", "team".to_string()));
+        assert_eq!(
+            grouping("tag:team").unwrap(),
+            Grouping::Billing("tag", "team".to_string())
+        );
+        assert_eq!(
+            grouping("cloud-service").unwrap(),
+            Grouping::Billing("service", String::new())
+        );
+        assert_eq!(grouping("team").unwrap(), Grouping::Owner("team"));
     }
 }

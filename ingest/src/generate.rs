@@ -1029,3 +1029,74 @@ pub fn write_parquet(
     }
     Ok(GenerateSummary { rows })
 }
+
+/// Daily per-service metrics matching the generated services, for proportional pools:
+/// `kafka_bytes` (producers), `table_bytes` (databases), `key_count` (caches). Some days of
+/// `kafka_bytes` are missing, as real metric pipelines have gaps.
+pub fn write_metrics_csv<W: Write>(options: &GenerateOptions, out: W) -> std::io::Result<u64> {
+    const METRICS: [(&str, &[&str]); 3] = [
+        (
+            "kafka_bytes",
+            &[
+                "events-pipeline",
+                "payments-api",
+                "search-api",
+                "indexer",
+                "notifications",
+                "cdc",
+            ],
+        ),
+        (
+            "table_bytes",
+            &[
+                "ledger",
+                "payments-api",
+                "user-profile",
+                "cart",
+                "pricing",
+                "warehouse",
+            ],
+        ),
+        (
+            "key_count",
+            &[
+                "cart",
+                "user-profile",
+                "query-suggest",
+                "feature-store",
+                "experiments",
+            ],
+        ),
+    ];
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed ^ 0x6d65_7472_6963);
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(["date", "metric", "service", "value"])?;
+    let days = (options.start + Months::new(options.months.max(1)) - options.start).num_days();
+    let mut rows = 0;
+    for (m, (metric, services)) in METRICS.iter().enumerate() {
+        let base: Vec<i64> = services
+            .iter()
+            .map(|_| rng.gen_range(1_000..50_000))
+            .collect();
+        for day in 0..days {
+            if *metric == "kafka_bytes" && day % 17 == 5 {
+                continue;
+            }
+            let date = options.start + chrono::Days::new(day as u64);
+            for (s, service) in services.iter().enumerate() {
+                let growth = 1_000 + day * (s as i64 + m as i64 + 1);
+                let noise = rng.gen_range(900..1_100);
+                let value = base[s] * growth / 1_000 * noise / 1_000;
+                writer.write_record([
+                    date.to_string(),
+                    metric.to_string(),
+                    service.to_string(),
+                    value.to_string(),
+                ])?;
+                rows += 1;
+            }
+        }
+    }
+    writer.flush()?;
+    Ok(rows)
+}

@@ -2,6 +2,7 @@
 pub mod error;
 pub mod focus;
 pub mod generate;
+pub mod metrics;
 pub mod pipeline;
 pub mod reader;
 pub mod source;

@@ -53,6 +53,16 @@ pub mod q {
         focus_totals => "focus_totals",
         costs_by_group => "costs_by_group",
         bench_focus_native => "bench_focus_native",
+        allocation_inputs => "allocation_inputs",
+        allocation_metrics => "allocation_metrics",
+        cost_day_range => "cost_day_range",
+        allocations_staging_create => "allocations_staging_create",
+        allocations_staging_drop => "allocations_staging_drop",
+        allocations_replace_day => "allocations_replace_day",
+        allocations_drop_day => "allocations_drop_day",
+        allocation_conservation => "allocation_conservation",
+        allocations_by_group => "allocations_by_group",
+        explain_service => "explain_service",
     }
 }
 

@@ -17,6 +17,7 @@ macro_rules! migrations {
 
 migrations! {
     1 => "001_focus_costs",
+    2 => "002_allocations",
 }
 
 impl Migration {

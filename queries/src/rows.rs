@@ -111,3 +111,29 @@ pub struct GroupMonthCost {
     pub effective: Dec18,
     pub list: Dec18,
 }
+
+/// One row of `service_metrics` (migrations/002_allocations.sql).
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct MetricRow {
+    /// Days since 1970-01-01.
+    pub day: u16,
+    pub metric: String,
+    pub service: String,
+    pub value: Dec18,
+    pub ingested_at: u32,
+}
+
+/// sql/explain_service.sql
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct ExplainRow {
+    pub kind: String,
+    pub pool: String,
+    pub method: String,
+    pub cost_source: String,
+    pub input_ref: String,
+    pub days: u64,
+    pub min_share: Dec18,
+    pub max_share: Dec18,
+    pub billed: Dec18,
+    pub effective: Dec18,
+}

@@ -8,13 +8,18 @@ use queries::{q, Param, Query};
 
 const DATABASE: &str = "costmill_compat";
 const STAGING: &str = "focus_costs_staging_compat";
+const ALLOCATIONS_STAGING: &str = "allocations_staging_compat";
 
 /// Sample values chosen by each placeholder's declared type.
 fn with_samples(mut query: Query) -> Query {
     for (name, ty) in query.placeholders() {
         let value = match ty.as_str() {
             "Identifier" if name == "database" => Param::Ident(DATABASE.into()),
+            "Identifier" if query.name.starts_with("allocations") => {
+                Param::Ident(ALLOCATIONS_STAGING.into())
+            }
             "Identifier" => Param::Ident(STAGING.into()),
+            "String" if name == "partition" => Param::Str("20240901".into()),
             "String" => Param::Str("provider".into()),
             "DateTime" => Param::DateTime(1_725_148_800),
             "Date" => Param::Date(chrono::NaiveDate::from_ymd_opt(2024, 9, 1).unwrap()),
@@ -45,8 +50,8 @@ fn every_schema_and_query_file_runs_on_current_clickhouse() {
     let mut files: Vec<(&str, fn() -> Query)> = q::ALL.to_vec();
     files.sort_by_key(|(name, _)| match *name {
         "create_database" | "migrations_table" => 0,
-        "focus_staging_create" => 1,
-        "focus_staging_drop" => 3,
+        "focus_staging_create" | "allocations_staging_create" => 1,
+        "focus_staging_drop" | "allocations_staging_drop" => 3,
         _ => 2,
     });
     for (name, make) in &files {
@@ -62,6 +67,10 @@ fn every_schema_and_query_file_runs_on_current_clickhouse() {
                  VALUES ('provider', '2024-09-01 00:00:00', 1.5)"
             );
             statements.push(serde_json::json!({"name": "stage a sample row", "sql": row}));
+        }
+        if *name == "allocations_staging_create" {
+            let row = format!("INSERT INTO {ALLOCATIONS_STAGING} (day, service, effective) VALUES ('2024-09-01', 'svc', 2.5)");
+            statements.push(serde_json::json!({"name": "stage a sample allocation", "sql": row}));
         }
     }
     assert_eq!(files.len(), q::ALL.len());

@@ -1,0 +1,216 @@
+//! `costmill ingest metrics FILE`: per-service daily metrics for proportional pools, as CSV
+//! (`date,metric,service,value`) or JSON lines (`{"date":…,"metric":…,"service":…,"value":…}`).
+//! The whole file is validated first; only a clean file is written. A value re-sent for the same
+//! date, metric and service replaces the earlier one.
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use queries::rows::MetricRow;
+use queries::Store;
+
+use crate::error::Problem;
+use crate::focus::values::parse_decimal;
+use crate::reader::Location;
+use crate::IngestError;
+
+#[derive(Debug, Clone)]
+pub struct MetricsReport {
+    pub rows: u64,
+    pub metrics: Vec<String>,
+}
+
+/// Raw fields of one record and where it was.
+struct RawMetric {
+    line: u64,
+    date: String,
+    metric: String,
+    service: String,
+    value: String,
+}
+
+fn problem(path: &Path, line: u64, column: &str, message: String) -> Problem {
+    Problem {
+        file: path.to_path_buf(),
+        location: Location::Line(line),
+        column: Some(column.into()),
+        message,
+    }
+}
+
+/// Visit every record of a CSV or JSON-lines metrics file.
+fn for_each_raw(
+    path: &Path,
+    visit: &mut dyn FnMut(Result<RawMetric, Problem>),
+) -> Result<(), Problem> {
+    let file = std::fs::File::open(path).map_err(|e| Problem {
+        file: path.to_path_buf(),
+        location: Location::File,
+        column: None,
+        message: format!("cannot open: {e}"),
+    })?;
+    let mut reader = BufReader::new(file);
+    let first = reader
+        .fill_buf()
+        .map(|b| b.iter().find(|c| !c.is_ascii_whitespace()).copied())
+        .unwrap_or(None);
+    if first == Some(b'{') {
+        for (i, line) in reader.lines().enumerate() {
+            let line_no = i as u64 + 1;
+            let text =
+                line.map_err(|e| problem(path, line_no, "-", format!("not readable text: {e}")))?;
+            if text.trim().is_empty() {
+                continue;
+            }
+            let parsed: Result<serde_json::Map<String, serde_json::Value>, _> =
+                serde_json::from_str(&text);
+            visit(match parsed {
+                Ok(object) => {
+                    let field = |k: &str| match object.get(k) {
+                        Some(serde_json::Value::String(s)) => s.clone(),
+                        Some(serde_json::Value::Number(n)) => n.to_string(),
+                        _ => String::new(),
+                    };
+                    Ok(RawMetric {
+                        line: line_no,
+                        date: field("date"),
+                        metric: field("metric"),
+                        service: field("service"),
+                        value: field("value"),
+                    })
+                }
+                Err(e) => Err(problem(
+                    path,
+                    line_no,
+                    "-",
+                    format!("expected a JSON object with date, metric, service, value: {e}"),
+                )),
+            });
+        }
+        return Ok(());
+    }
+    let mut csv = csv::Reader::from_reader(reader);
+    let headers = csv
+        .headers()
+        .map_err(|e| problem(path, 1, "-", e.to_string()))?
+        .clone();
+    let position = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
+    let (Some(date), Some(metric), Some(service), Some(value)) = (
+        position("date"),
+        position("metric"),
+        position("service"),
+        position("value"),
+    ) else {
+        return Err(problem(
+            path,
+            1,
+            "-",
+            format!(
+                "expected the header date,metric,service,value, found {}",
+                headers.iter().collect::<Vec<_>>().join(",")
+            ),
+        ));
+    };
+    for record in csv.records() {
+        visit(match record {
+            Ok(r) => Ok(RawMetric {
+                line: r.position().map(|p| p.line()).unwrap_or(0),
+                date: r[date].to_string(),
+                metric: r[metric].to_string(),
+                service: r[service].to_string(),
+                value: r[value].to_string(),
+            }),
+            Err(e) => Err(problem(
+                path,
+                e.position().map(|p| p.line()).unwrap_or(0),
+                "-",
+                e.to_string(),
+            )),
+        });
+    }
+    Ok(())
+}
+
+fn validate(path: &Path, raw: &RawMetric, ingested_at: u32) -> Result<MetricRow, Problem> {
+    let day = chrono::NaiveDate::parse_from_str(raw.date.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| {
+            u16::try_from((d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days()).ok()
+        })
+        .ok_or_else(|| {
+            problem(
+                path,
+                raw.line,
+                "date",
+                format!("expected a date like 2026-09-14, found {:?}", raw.date),
+            )
+        })?;
+    for (column, value) in [("metric", &raw.metric), ("service", &raw.service)] {
+        if value.trim().is_empty() {
+            return Err(problem(path, raw.line, column, "must not be empty".into()));
+        }
+    }
+    let value = parse_decimal(&raw.value)
+        .map(|p| p.value)
+        .filter(|v| v.0 >= 0)
+        .ok_or_else(|| {
+            problem(
+                path,
+                raw.line,
+                "value",
+                format!("expected a non-negative number, found {:?}", raw.value),
+            )
+        })?;
+    Ok(MetricRow {
+        day,
+        metric: raw.metric.trim().into(),
+        service: raw.service.trim().into(),
+        value,
+        ingested_at,
+    })
+}
+
+pub async fn ingest_metrics(
+    store: &Store,
+    path: &PathBuf,
+    max_errors: usize,
+) -> Result<MetricsReport, IngestError> {
+    let ingested_at = chrono::Utc::now().timestamp() as u32;
+    let mut problems = Vec::new();
+    let mut rows = Vec::new();
+    let mut metrics = std::collections::BTreeSet::new();
+    // Metrics files are small (days × services × metrics), so the validated rows are kept.
+    let read = for_each_raw(
+        path,
+        &mut |raw| match raw.and_then(|r| validate(path, &r, ingested_at)) {
+            Ok(row) => {
+                metrics.insert(row.metric.clone());
+                rows.push(row);
+            }
+            Err(p) if problems.len() < max_errors.max(1) => problems.push(p),
+            Err(_) => {}
+        },
+    );
+    if let Err(p) = read {
+        problems.push(p);
+    }
+    if !problems.is_empty() {
+        let stopped_early = problems.len() >= max_errors.max(1);
+        return Err(IngestError::Invalid {
+            problems,
+            stopped_early,
+        });
+    }
+    let mut insert = store.insert::<MetricRow>("service_metrics").await?;
+    for row in &rows {
+        insert.write(row).await.map_err(IngestError::Insert)?;
+    }
+    insert.end().await.map_err(IngestError::Insert)?;
+    Ok(MetricsReport {
+        rows: rows.len() as u64,
+        metrics: metrics.into_iter().collect(),
+    })
+}

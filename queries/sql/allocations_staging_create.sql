@@ -1,0 +1,1 @@
+CREATE TABLE {staging:Identifier} AS allocations
