@@ -60,6 +60,22 @@ fn config_check_names_the_key_at_fault() {
             vec![],
             "strikt",
         ),
+        (
+            "[[allocation.pools]]\nname = \"a\"\nfrom_service = \"kafka\"\nmethod = \"even\"\ntargets = [\"platform\"]\n\
+             [[allocation.pools]]\nname = \"b\"\nfrom_service = \"platform\"\nmethod = \"even\"\ntargets = [\"kafka\"]\n",
+            vec![],
+            "allocation.pools: pools split in a cycle: kafka → platform → kafka",
+        ),
+        (
+            "[[allocation.pools]]\nname = \"p\"\nfrom_service = \"db\"\nmethod = \"proportional\"\n",
+            vec![],
+            "allocation.pools[0].metric",
+        ),
+        (
+            "[[allocation.rules]]\nname = \"r\"\nservice = { tag = [] }\n",
+            vec![],
+            "allocation.rules[0].service.tag",
+        ),
     ];
     for (toml, env, needle) in cases {
         std::fs::write(&config, toml).unwrap();

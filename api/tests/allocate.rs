@@ -1,0 +1,204 @@
+//! Allocation on a real ClickHouse: every split method, fallbacks, conservation against sums
+//! computed from the input file, idempotent re-runs and atomic window replacement.
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use allocator::AllocationConfig;
+use figment::providers::{Format, Toml};
+use indicatif::ProgressBar;
+use ingest::generate::{self, GenerateOptions};
+use ingest::FocusIngest;
+use queries::testing::test_store;
+use queries::Store;
+use rust_decimal::Decimal;
+
+fn demo_allocation() -> AllocationConfig {
+    figment::Figment::from(Toml::file_exact(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/demo_allocation.toml"
+    )))
+    .extract()
+    .unwrap()
+}
+
+#[derive(clickhouse::Row, serde::Deserialize, Debug, PartialEq)]
+struct DayKind {
+    day: u16,
+    kind: String,
+    method: String,
+    billed: queries::Dec18,
+    effective: queries::Dec18,
+    rows: u64,
+}
+
+async fn day_kinds(store: &Store) -> Vec<DayKind> {
+    store
+        .client()
+        .query_raw(
+            "SELECT day, kind, method, sum(billed) AS billed, sum(effective) AS effective, count() AS rows \
+             FROM allocations GROUP BY day, kind, method ORDER BY day, kind, method",
+        )
+        .fetch_all::<DayKind>()
+        .await
+        .unwrap()
+}
+
+/// Effective cost per charge day, straight from the generated CSV.
+fn input_per_day(path: &std::path::Path) -> BTreeMap<String, Decimal> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let (start, effective) = (
+        headers
+            .iter()
+            .position(|h| h == "ChargePeriodStart")
+            .unwrap(),
+        headers.iter().position(|h| h == "EffectiveCost").unwrap(),
+    );
+    let mut sums = BTreeMap::new();
+    for record in reader.records() {
+        let record = record.unwrap();
+        *sums
+            .entry(record[start][..10].to_string())
+            .or_insert(Decimal::ZERO) += Decimal::from_str(&record[effective]).unwrap();
+    }
+    sums
+}
+
+fn allocated_per_day(rows: &[DayKind]) -> BTreeMap<String, Decimal> {
+    let mut sums = BTreeMap::new();
+    for r in rows {
+        *sums
+            .entry(allocator::run::day_string(r.day))
+            .or_insert(Decimal::ZERO) += r.effective.to_decimal().unwrap();
+    }
+    sums
+}
+
+#[tokio::test]
+async fn every_method_runs_on_clickhouse_and_every_dollar_is_conserved() {
+    let store = test_store("allocate").await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = GenerateOptions {
+        rows: 15_000,
+        seed: 17,
+        ..GenerateOptions::default()
+    };
+    let costs = dir.path().join("costs.csv");
+    generate::write_csv(&options, std::fs::File::create(&costs).unwrap()).unwrap();
+    let metrics = dir.path().join("metrics.csv");
+    generate::write_metrics_csv(&options, std::fs::File::create(&metrics).unwrap()).unwrap();
+    let job = FocusIngest {
+        paths: vec![costs.clone()],
+        source: "demo".into(),
+        strict: false,
+        max_errors: 5,
+    };
+    job.run(&store, &ProgressBar::hidden()).await.unwrap();
+    ingest::metrics::ingest_metrics(&store, &metrics, 5)
+        .await
+        .unwrap();
+
+    let config = demo_allocation();
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
+    let report = allocator::run::run(&store, &config, None).await.unwrap();
+    assert_eq!(report.window.1 - report.window.0, 92);
+    let first = day_kinds(&store).await;
+
+    // Conservation, against sums taken from the file itself.
+    assert_eq!(allocated_per_day(&first), input_per_day(&costs));
+
+    let methods: std::collections::BTreeSet<&str> =
+        first.iter().map(|r| r.method.as_str()).collect();
+    for expected in [
+        "rule:tagged",
+        "no rule matched",
+        "proportional:kafka_bytes",
+        "proportional:table_bytes",
+        "even",
+        "weighted",
+        "fixed",
+    ] {
+        assert!(
+            methods.contains(expected),
+            "no {expected:?} among {methods:?}"
+        );
+    }
+    assert!(
+        methods
+            .iter()
+            .any(|m| m.starts_with("proportional:kafka_bytes (fallback: values of")),
+        "{methods:?}"
+    );
+    assert!(
+        first
+            .iter()
+            .any(|r| r.kind == "unallocated" && r.effective.0 > 0),
+        "untagged spend must stay visible"
+    );
+
+    // Idempotent: the same inputs give the same rows, not twice as many.
+    allocator::run::run(&store, &config, None).await.unwrap();
+    assert_eq!(day_kinds(&store).await, first);
+
+    // A window recomputed with other rules replaces exactly its days.
+    let mut no_pools = config.clone();
+    no_pools.pools.clear();
+    let window = (report.window.0 + 40, report.window.0 + 42);
+    allocator::run::run(&store, &no_pools, Some(window))
+        .await
+        .unwrap();
+    let after = day_kinds(&store).await;
+    let in_window = |r: &&DayKind| (window.0..window.1).contains(&r.day);
+    assert!(after.iter().filter(in_window).all(|r| r.kind != "pool"));
+    assert!(after.iter().filter(in_window).count() > 0);
+    let outside = |rows: &[DayKind]| {
+        rows.iter()
+            .filter(|r| !(window.0..window.1).contains(&r.day))
+            .map(|r| (r.day, r.kind.clone(), r.method.clone(), r.effective))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(outside(&after), outside(&first));
+    assert_eq!(allocated_per_day(&after), input_per_day(&costs));
+}
+
+#[tokio::test]
+async fn bad_metrics_files_are_refused_with_line_and_column() {
+    let store = test_store("metrics_bad").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.csv");
+    std::fs::write(&path, "date,metric,service,value\n2026-09-01,kafka_bytes,cart,12\n2026-09-31,kafka_bytes,cart,1\n2026-09-02,kafka_bytes,cart,-4\n").unwrap();
+    let error = ingest::metrics::ingest_metrics(&store, &path, 10)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(
+            "m.csv: line 3: column date: expected a date like 2026-09-14, found \"2026-09-31\""
+        ),
+        "{error}"
+    );
+    assert!(
+        error.contains("m.csv: line 4: column value: expected a non-negative number"),
+        "{error}"
+    );
+
+    let jsonl = dir.path().join("m.jsonl");
+    std::fs::write(&jsonl, "{\"date\":\"2026-09-01\",\"metric\":\"kafka_bytes\",\"service\":\"cart\",\"value\":12.5}\n{\"date\":\"2026-09-02\",\"metric\":\"\",\"service\":\"cart\",\"value\":1}\n").unwrap();
+    let error = ingest::metrics::ingest_metrics(&store, &jsonl, 10)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("m.jsonl: line 2: column metric: must not be empty"),
+        "{error}"
+    );
+
+    std::fs::write(&jsonl, "{\"date\":\"2026-09-01\",\"metric\":\"kafka_bytes\",\"service\":\"cart\",\"value\":12.5}\n").unwrap();
+    assert_eq!(
+        ingest::metrics::ingest_metrics(&store, &jsonl, 10)
+            .await
+            .unwrap()
+            .rows,
+        1
+    );
+}
