@@ -28,7 +28,8 @@ measure() { # prints "seconds peak_rss_kb" of a command
 
 read -r COSTMILL_S COSTMILL_KB < <(measure "$BIN" ingest focus "$CSV" --source bench)
 "${CLIENT[@]}" --multiquery < queries/sql/bench_focus_native.sql
-read -r NATIVE_S NATIVE_KB < <(measure sh -c "${CLIENT[*]} --query 'INSERT INTO bench_focus_native FORMAT CSVWithNames' < '$CSV'")
+COLUMNS=$(head -1 "$CSV")
+read -r NATIVE_S NATIVE_KB < <(measure sh -c "${CLIENT[*]} --query 'INSERT INTO bench_focus_native ($COLUMNS) FORMAT CSVWithNames' < '$CSV'")
 COUNT_COSTMILL=$("${CLIENT[@]}" --query "SELECT count() FROM focus_costs WHERE x_Source = 'bench'")
 COUNT_NATIVE=$("${CLIENT[@]}" --query "SELECT count() FROM bench_focus_native")
 

@@ -1,8 +1,29 @@
 //! The FOCUS columns costmill stores, how file headers map onto them, and which are mandatory.
 
-/// A FOCUS column costmill keeps. The order is the order of `Column::ALL`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Column {
+/// One list of the FOCUS columns costmill keeps, in `focus_costs` order: the enum, `ALL` and
+/// the names all come from it.
+macro_rules! focus_columns {
+    ($($column:ident),* $(,)?) => {
+        /// A FOCUS column costmill keeps. The order is the order of `Column::ALL`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Column {
+            $($column),*
+        }
+
+        impl Column {
+            pub const ALL: [Column; [$(stringify!($column)),*].len()] = [$(Column::$column),*];
+
+            /// The 1.1/1.2 name, which is also the column name in `focus_costs`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Column::$column => stringify!($column)),*
+                }
+            }
+        }
+    };
+}
+
+focus_columns!(
     BillingAccountId,
     BillingAccountName,
     BillingCurrency,
@@ -48,59 +69,11 @@ pub enum Column {
     CommitmentDiscountStatus,
     CommitmentDiscountType,
     Tags,
-}
+);
 
 use Column::*;
 
 impl Column {
-    pub const ALL: [Column; 45] = [
-        BillingAccountId,
-        BillingAccountName,
-        BillingCurrency,
-        BillingPeriodStart,
-        BillingPeriodEnd,
-        ChargePeriodStart,
-        ChargePeriodEnd,
-        ChargeCategory,
-        ChargeClass,
-        ChargeDescription,
-        ChargeFrequency,
-        BilledCost,
-        EffectiveCost,
-        ListCost,
-        ContractedCost,
-        ListUnitPrice,
-        ContractedUnitPrice,
-        PricingQuantity,
-        PricingUnit,
-        PricingCategory,
-        ConsumedQuantity,
-        ConsumedUnit,
-        InvoiceIssuer,
-        InvoiceId,
-        Provider,
-        Publisher,
-        ServiceCategory,
-        ServiceSubcategory,
-        ServiceName,
-        ResourceId,
-        ResourceName,
-        ResourceType,
-        RegionId,
-        RegionName,
-        AvailabilityZone,
-        SkuId,
-        SkuPriceId,
-        SubAccountId,
-        SubAccountName,
-        CommitmentDiscountId,
-        CommitmentDiscountName,
-        CommitmentDiscountCategory,
-        CommitmentDiscountStatus,
-        CommitmentDiscountType,
-        Tags,
-    ];
-
     /// Mandatory in FOCUS 1.0, 1.1 and 1.2: a file without one of these is refused.
     pub const MANDATORY: [Column; 21] = [
         BilledCost,
@@ -128,60 +101,6 @@ impl Column {
 
     pub fn index(self) -> usize {
         self as usize
-    }
-
-    /// The 1.1/1.2 name, which is also the column name in `focus_costs`.
-    pub fn name(self) -> &'static str {
-        macro_rules! names {
-            ($($c:ident),*) => { match self { $($c => stringify!($c)),* } };
-        }
-        names!(
-            BillingAccountId,
-            BillingAccountName,
-            BillingCurrency,
-            BillingPeriodStart,
-            BillingPeriodEnd,
-            ChargePeriodStart,
-            ChargePeriodEnd,
-            ChargeCategory,
-            ChargeClass,
-            ChargeDescription,
-            ChargeFrequency,
-            BilledCost,
-            EffectiveCost,
-            ListCost,
-            ContractedCost,
-            ListUnitPrice,
-            ContractedUnitPrice,
-            PricingQuantity,
-            PricingUnit,
-            PricingCategory,
-            ConsumedQuantity,
-            ConsumedUnit,
-            InvoiceIssuer,
-            InvoiceId,
-            Provider,
-            Publisher,
-            ServiceCategory,
-            ServiceSubcategory,
-            ServiceName,
-            ResourceId,
-            ResourceName,
-            ResourceType,
-            RegionId,
-            RegionName,
-            AvailabilityZone,
-            SkuId,
-            SkuPriceId,
-            SubAccountId,
-            SubAccountName,
-            CommitmentDiscountId,
-            CommitmentDiscountName,
-            CommitmentDiscountCategory,
-            CommitmentDiscountStatus,
-            CommitmentDiscountType,
-            Tags
-        )
     }
 
     /// Mandatory columns whose value may be null by the spec (e.g. ChargeClass outside corrections,
