@@ -15,6 +15,8 @@ pub struct AllocationConfig {
     pub rules: Vec<Rule>,
     /// Applied in order after the rules; a pool may split what an earlier pool produced.
     pub pools: Vec<Pool>,
+    /// Node cost to workloads.
+    pub kubernetes: crate::kubernetes::KubernetesConfig,
 }
 
 /// A literal owner, or one read from tag keys tried in order (`{ tag = ["service", "app"] }`).
@@ -178,6 +180,9 @@ impl AllocationConfig {
                 );
             }
         }
+        for (key, reason) in self.kubernetes.problems() {
+            push(key, reason);
+        }
         if let Some(cycle) = self.pool_cycle() {
             push(
                 "allocation.pools".into(),
@@ -255,6 +260,7 @@ mod tests {
                 pool("a", "kafka", &["platform"]),
                 pool("b", "platform", &["x", "y"]),
             ],
+            ..AllocationConfig::default()
         };
         assert_eq!(chain.pool_cycle(), None);
         assert!(chain.problems().is_empty());
@@ -264,6 +270,7 @@ mod tests {
                 pool("a", "kafka", &["platform"]),
                 pool("b", "platform", &["kafka"]),
             ],
+            ..AllocationConfig::default()
         };
         assert_eq!(
             cycle.pool_cycle(),
@@ -285,6 +292,7 @@ mod tests {
         let config = AllocationConfig {
             rules: vec![],
             pools: vec![p, f],
+            ..AllocationConfig::default()
         };
         let keys: Vec<String> = config.problems().into_iter().map(|(k, _)| k).collect();
         assert_eq!(

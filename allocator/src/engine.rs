@@ -27,6 +27,8 @@ pub struct CostGroup {
     pub billed: Dec18,
     pub effective: Dec18,
     pub rows: u64,
+    /// Kubernetes namespace, for workload rows made from node cost; empty for billing rows.
+    pub k8s_namespace: String,
 }
 
 impl CostGroup {

@@ -3,6 +3,7 @@
 //! money conserved exactly: allocated + unallocated = input, per day, in integer units of 10^-18.
 pub mod config;
 pub mod engine;
+pub mod kubernetes;
 pub mod matcher;
 pub mod run;
 pub mod split;

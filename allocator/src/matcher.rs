@@ -18,7 +18,9 @@ pub struct Matcher {
     /// ResourceId pattern, e.g. `arn:aws:kafka:*`.
     pub resource_id: Option<String>,
     pub charge_category: Option<String>,
-    /// Tag values by key; `*` matches any value of a present key.
+    /// Kubernetes namespace pattern (workload rows only).
+    pub namespace: Option<String>,
+    /// Tag values (and, on workload rows, pod labels) by key; `*` matches any value of a present key.
     pub tags: BTreeMap<String, String>,
 }
 
@@ -60,6 +62,7 @@ impl Matcher {
                 .is_none_or(|p| glob(p, &row.sub_account_id) || glob(p, &row.sub_account_name))
             && field(&self.resource_id, &row.resource_id)
             && field(&self.charge_category, &row.charge_category)
+            && field(&self.namespace, &row.k8s_namespace)
             && self
                 .tags
                 .iter()

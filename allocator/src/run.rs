@@ -6,6 +6,7 @@ use clickhouse::Row;
 use queries::{q, Dec18, Param, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
+use crate::kubernetes::{self, NodeDay, PodDay};
 use crate::{allocate, Allocation, AllocationConfig, CostGroup, MetricValue};
 
 const SECONDS_PER_DAY: i64 = 86_400;
@@ -73,8 +74,10 @@ pub struct AllocateReport {
     pub window: (u16, u16),
     pub input_groups: usize,
     pub allocations: usize,
-    /// Effective cost by kind (direct, pool, unallocated) over the window.
+    /// Effective cost by kind (direct, pool, unallocated, idle) over the window.
     pub by_kind: Vec<(String, Dec18)>,
+    /// Kubernetes node-days that had neither billing rows nor a configured price.
+    pub unpriced_node_days: usize,
     pub elapsed: Duration,
 }
 
@@ -119,6 +122,7 @@ pub async fn run(
         input_groups: 0,
         allocations: 0,
         by_kind: vec![],
+        unpriced_node_days: 0,
         elapsed: Duration::ZERO,
     };
     if from >= to {
@@ -142,12 +146,37 @@ pub async fn run(
                 .bind("to", Param::Date(metrics_to)),
         )
         .await?;
+    let nodes: Vec<NodeDay> = store
+        .fetch_all(
+            &q::k8s_node_days()
+                .bind("from", day_param(from))
+                .bind("to", day_param(to)),
+        )
+        .await?;
+    let pods: Vec<PodDay> = store
+        .fetch_all(
+            &q::k8s_pod_days()
+                .bind("from", day_param(from))
+                .bind("to", day_param(to)),
+        )
+        .await?;
     report.input_groups = inputs.len();
     let engine_config = config.clone();
-    let allocations: Vec<Allocation> =
-        tokio::task::spawn_blocking(move || allocate(&engine_config, &inputs, &metrics))
-            .await
-            .expect("allocation engine panicked");
+    let (allocations, unpriced) = tokio::task::spawn_blocking(move || {
+        let expanded = kubernetes::expand(&engine_config.kubernetes, inputs, &nodes, &pods);
+        let mut allocations = allocate(&engine_config, &expanded.groups, &metrics);
+        allocations.extend(expanded.idle);
+        (allocations, expanded.unpriced_node_days)
+    })
+    .await
+    .expect("allocation engine panicked");
+    if unpriced > 0 {
+        tracing::warn!(
+            node_days = unpriced,
+            "Kubernetes nodes without billing rows or [allocation.kubernetes] instance_prices: their workloads get no cost"
+        );
+    }
+    report.unpriced_node_days = unpriced;
     report.allocations = allocations.len();
     let mut by_kind: std::collections::BTreeMap<String, i128> = Default::default();
     for a in &allocations {

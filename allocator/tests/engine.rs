@@ -26,6 +26,7 @@ fn row(day: u16, service_name: &str, tags: &[(&str, &str)], dollars: i128) -> Co
         billed: Dec18(dollars * DOLLAR),
         effective: Dec18(dollars * DOLLAR),
         rows: 1,
+        k8s_namespace: String::new(),
     }
 }
 
@@ -95,6 +96,7 @@ fn first_matching_rule_wins_tags_fall_back_and_the_rest_is_unallocated() {
     let config = AllocationConfig {
         rules,
         pools: vec![],
+        ..AllocationConfig::default()
     };
     let groups = vec![
         row(
@@ -128,6 +130,7 @@ fn even_split_puts_the_residue_on_one_deterministic_owner() {
     let config = AllocationConfig {
         rules: tag_rules(),
         pools: vec![pool("kafka", "kafka", PoolMethod::Even, &["a", "b", "c"])],
+        ..AllocationConfig::default()
     };
     let groups = vec![row(0, "MSK", &[("service", "kafka")], 100)];
     let out = allocate(&config, &groups, &[]);
@@ -152,6 +155,7 @@ fn weighted_split_follows_the_targets_direct_cost() {
     let config = AllocationConfig {
         rules: tag_rules(),
         pools: vec![pool("db", "db", PoolMethod::Weighted, &["a", "b"])],
+        ..AllocationConfig::default()
     };
     let groups = vec![
         row(0, "RDS", &[("service", "db")], 8),
@@ -171,6 +175,7 @@ fn fixed_split_uses_the_configured_percentages() {
     let config = AllocationConfig {
         rules: tag_rules(),
         pools: vec![p],
+        ..AllocationConfig::default()
     };
     let groups = vec![row(0, "ElastiCache", &[("service", "cache")], 50)];
     assert_eq!(
@@ -195,6 +200,7 @@ fn proportional_split_and_its_fallbacks_are_visible() {
     let config = AllocationConfig {
         rules: tag_rules(),
         pools: vec![p.clone()],
+        ..AllocationConfig::default()
     };
     let groups = vec![
         row(10, "BigQuery", &[("service", "warehouse")], 100),
@@ -224,6 +230,7 @@ fn proportional_split_and_its_fallbacks_are_visible() {
     let config = AllocationConfig {
         rules: tag_rules(),
         pools: vec![p],
+        ..AllocationConfig::default()
     };
     let out = allocate(&config, &groups, &metrics);
     let day11: Vec<Allocation> = out.into_iter().filter(|a| a.day == 11).collect();
@@ -241,6 +248,7 @@ fn pools_chain_and_default_targets_are_the_active_services() {
             pool("kafka", "kafka", PoolMethod::Even, &["platform"]),
             pool("platform", "platform", PoolMethod::Even, &[]),
         ],
+        ..AllocationConfig::default()
     };
     let groups = vec![
         row(0, "MSK", &[("service", "kafka")], 90),
@@ -342,7 +350,7 @@ proptest! {
         pools in arb_pools(),
         metric_days in prop::collection::vec((0u16..4, prop::sample::select(vec!["a", "b", "c"]), 0i128..1_000_000), 0..8),
     ) {
-        let config = AllocationConfig { rules: tag_rules(), pools };
+        let config = AllocationConfig { rules: tag_rules(), pools, ..AllocationConfig::default() };
         prop_assume!(config.pool_cycle().is_none());
         let metrics: Vec<MetricValue> = metric_days.into_iter().map(|(d, s, v)| metric(d, s, v)).collect();
         let out = allocate(&config, &groups, &metrics);

@@ -143,6 +143,12 @@ pub fn print_allocation(report: &allocator::run::AllocateReport) {
         report.allocations,
         report.run_id
     );
+    if report.unpriced_node_days > 0 {
+        println!(
+            "  warning: {} Kubernetes node-days had no billing rows and no [allocation.kubernetes] instance_prices entry; their workloads got no cost",
+            report.unpriced_node_days
+        );
+    }
     let mut t = table(&["kind", "EffectiveCost"]);
     for (kind, amount) in &report.by_kind {
         t.add_row(vec![Cell::new(kind), right(money(dec(*amount)))]);

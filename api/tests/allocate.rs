@@ -202,3 +202,94 @@ async fn bad_metrics_files_are_refused_with_line_and_column() {
         1
     );
 }
+
+#[tokio::test]
+async fn kubernetes_node_cost_reaches_workloads_and_idle_on_clickhouse() {
+    let store = test_store("k8s").await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = GenerateOptions {
+        rows: 3_000,
+        seed: 5,
+        months: 1,
+        ..GenerateOptions::default()
+    };
+    let costs = dir.path().join("costs.csv");
+    generate::write_csv(&options, std::fs::File::create(&costs).unwrap()).unwrap();
+    FocusIngest {
+        paths: vec![costs.clone()],
+        source: "demo".into(),
+        strict: false,
+        max_errors: 5,
+    }
+    .run(&store, &ProgressBar::hidden())
+    .await
+    .unwrap();
+    // Pick one real EC2 instance of the generated bill and run two workloads on it on one day.
+    #[derive(clickhouse::Row, serde::Deserialize)]
+    struct Instance {
+        resource_id: String,
+        day: String,
+    }
+    let instance: Instance = store
+        .client()
+        .query_raw(
+            "SELECT ResourceId AS resource_id, toString(toDate(ChargePeriodStart)) AS day FROM focus_costs \
+             WHERE ServiceName = 'Amazon Elastic Compute Cloud' AND ResourceId != '' AND ChargeCategory = 'Usage' \
+             ORDER BY ResourceId, day LIMIT 1",
+        )
+        .fetch_one()
+        .await
+        .unwrap();
+    let instance_id = instance.resource_id.rsplit('/').next().unwrap().to_string();
+    let d = &instance.day;
+    let statements = [
+        format!("INSERT INTO k8s_nodes VALUES ('prod', 'node-1', 'aws:///us-east-1a/{instance_id}', 'm5.xlarge', 4, 17179869184, 0, '{d} 00:00:00', '{d} 12:00:00'), ('prod', 'node-1', 'aws:///us-east-1a/{instance_id}', 'm5.xlarge', 4, 17179869184, 0, '{d} 12:00:00', '{d} 23:59:59')"),
+        format!("INSERT INTO k8s_pod_usage VALUES ('prod', 'node-1', 'payments', 'ledger-7d9f', 'Deployment', 'ledger', ['app'], ['ledger'], '{d} 00:00:00', '{d} 23:59:59', 2, 1.5, 4294967296, 6442450944, 0), ('prod', 'node-1', 'search', 'indexer-x1', 'Deployment', 'indexer', ['app'], ['indexer'], '{d} 06:00:00', '{d} 18:00:00', 0.5, 1, 1073741824, 1073741824, 0)"),
+    ];
+    for sql in statements {
+        store.client().query_raw(&sql).execute().await.unwrap();
+    }
+    let mut config = demo_allocation();
+    config.rules.insert(
+        0,
+        toml::from_str(
+            r#"name = "pods"
+when = { namespace = "*" }
+service = { tag = ["app"] }
+team = "k8s-tenants""#,
+        )
+        .unwrap(),
+    );
+    allocator::run::run(&store, &config, None).await.unwrap();
+    let rows = day_kinds(&store).await;
+    assert_eq!(
+        allocated_per_day(&rows),
+        input_per_day(&costs),
+        "conservation with node cost split"
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r.kind == "idle" && r.method == "kubernetes idle capacity" && r.effective.0 > 0));
+    #[derive(clickhouse::Row, serde::Deserialize)]
+    struct Owner {
+        service: String,
+        input_ref: String,
+    }
+    let owners: Vec<Owner> = store
+        .client()
+        .query_raw("SELECT service, input_ref FROM allocations WHERE input_ref LIKE 'k8s://%' ORDER BY service")
+        .fetch_all()
+        .await
+        .unwrap();
+    let names: Vec<(&str, &str)> = owners
+        .iter()
+        .map(|o| (o.service.as_str(), o.input_ref.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("indexer", "k8s://prod/search/indexer"),
+            ("ledger", "k8s://prod/payments/ledger")
+        ]
+    );
+}

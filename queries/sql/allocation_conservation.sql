@@ -14,7 +14,9 @@ FROM
     UNION ALL
     SELECT day, toDecimal128(0, 18), toDecimal128(0, 18), billed, effective
     FROM allocations
-    WHERE day >= toDate({from:DateTime}) AND day < toDate({to:DateTime})
+    -- Node cost from configured prices is not in focus_costs: it is checked in the engine only.
+    WHERE day >= toDate({from:DateTime}) AND day < toDate({to:DateTime}) AND cost_source NOT LIKE 'price:%'
+
 )
 GROUP BY day
 ORDER BY day

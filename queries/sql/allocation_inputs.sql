@@ -12,7 +12,8 @@ SELECT
     x_TagValues AS tag_values,
     sum(BilledCost) AS billed,
     sum(EffectiveCost) AS effective,
-    count() AS rows
+    count() AS rows,
+    '' AS k8s_namespace
 FROM focus_costs
 WHERE ChargePeriodStart >= {from:DateTime} AND ChargePeriodStart < {to:DateTime}
 GROUP BY day, provider, service_name, service_category, sub_account_id, sub_account_name, resource_id,

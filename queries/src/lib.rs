@@ -63,6 +63,8 @@ pub mod q {
         allocation_conservation => "allocation_conservation",
         allocations_by_group => "allocations_by_group",
         explain_service => "explain_service",
+        k8s_node_days => "k8s_node_days",
+        k8s_pod_days => "k8s_pod_days",
     }
 }
 

@@ -18,6 +18,7 @@ macro_rules! migrations {
 migrations! {
     1 => "001_focus_costs",
     2 => "002_allocations",
+    3 => "003_usage",
 }
 
 impl Migration {

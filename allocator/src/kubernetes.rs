@@ -1,0 +1,329 @@
+//! Kubernetes: a node's cost (its billing rows, matched by instance id, or a configured hourly
+//! price) is split into CPU, RAM and GPU by the node's capacity weighted with relative unit
+//! prices (OpenCost's method when only the node total is known); each workload gets
+//! max(request, usage) × unit price × time, GPUs by request; what no workload used is idle,
+//! shown per cluster and node, or shared to the node's workloads by their cost.
+use std::collections::BTreeMap;
+
+use clickhouse::Row;
+use ethnum::I256;
+use queries::Dec18;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Allocation, CostGroup};
+use crate::split::split_exact;
+
+/// Node capacity of one day in resource-seconds (sql/k8s_node_days.sql).
+#[derive(Debug, Clone, Default, PartialEq, Row, Serialize, Deserialize)]
+pub struct NodeDay {
+    pub day: u16,
+    pub cluster: String,
+    pub node: String,
+    pub provider_id: String,
+    pub instance_type: String,
+    pub cpu_core_seconds: Dec18,
+    pub memory_byte_seconds: Dec18,
+    pub gpu_seconds: Dec18,
+    pub seconds: u64,
+}
+
+/// A workload's use of one node on one day (sql/k8s_pod_days.sql).
+#[derive(Debug, Clone, Default, PartialEq, Row, Serialize, Deserialize)]
+pub struct PodDay {
+    pub day: u16,
+    pub cluster: String,
+    pub node: String,
+    pub namespace: String,
+    pub workload: String,
+    pub label_keys: Vec<String>,
+    pub label_values: Vec<String>,
+    pub cpu_core_seconds: Dec18,
+    pub memory_byte_seconds: Dec18,
+    pub gpu_seconds: Dec18,
+}
+
+/// `[allocation.kubernetes]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesConfig {
+    /// Hourly price per instance type, for nodes without billing rows. Default: none.
+    pub instance_prices: BTreeMap<String, String>,
+    /// Relative unit prices that split a node's cost into CPU, RAM and GPU.
+    /// Defaults: OpenCost's 0.031611 per core-hour, 0.004237 per GiB-hour, 0.95 per GPU-hour.
+    pub cpu_core_hourly: String,
+    pub ram_gib_hourly: String,
+    pub gpu_hourly: String,
+    /// Share each node's idle cost among its workloads by their cost. Default: false (idle shown).
+    pub share_idle: bool,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        KubernetesConfig {
+            instance_prices: BTreeMap::new(),
+            cpu_core_hourly: "0.031611".into(),
+            ram_gib_hourly: "0.004237".into(),
+            gpu_hourly: "0.95".into(),
+            share_idle: false,
+        }
+    }
+}
+
+/// Decimal text as Decimal(38, 18) units.
+fn units(text: &str) -> Option<i128> {
+    let (int, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    if frac.len() > 18
+        || int.is_empty()
+        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let frac = format!("{frac:0<18}");
+    Some(int.parse::<i128>().ok()? * 1_000_000_000_000_000_000 + frac.parse::<i128>().ok()?)
+}
+
+impl KubernetesConfig {
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        let key = "allocation.kubernetes";
+        for (field, value) in [
+            ("cpu_core_hourly", &self.cpu_core_hourly),
+            ("ram_gib_hourly", &self.ram_gib_hourly),
+            ("gpu_hourly", &self.gpu_hourly),
+        ] {
+            if units(value).is_none() {
+                problems.push((
+                    format!("{key}.{field}"),
+                    format!("`{value}` is not a non-negative decimal like 0.031611"),
+                ));
+            }
+        }
+        for (instance, price) in &self.instance_prices {
+            if units(price).is_none() {
+                problems.push((
+                    format!("{key}.instance_prices.{instance}"),
+                    format!("`{price}` is not a non-negative decimal like 0.192"),
+                ));
+            }
+        }
+        problems
+    }
+}
+
+/// Billing rows with the nodes' costs taken out and replaced by workload rows, plus idle.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    pub groups: Vec<CostGroup>,
+    pub idle: Vec<Allocation>,
+    /// Node-days with neither billing rows nor a configured price: their workloads get no cost.
+    pub unpriced_node_days: usize,
+}
+
+/// Marks costs from configured prices (not billing rows); the conservation check leaves them out.
+pub const PRICE_SOURCE: &str = "price:configured";
+
+/// The instance id in a providerID or a ResourceId: the last `/`-separated segment.
+fn instance_id(id: &str) -> &str {
+    id.rsplit('/').next().unwrap_or(id)
+}
+
+struct NodeCost {
+    billed: i128,
+    effective: i128,
+    source: Option<CostGroup>,
+}
+
+pub fn expand(
+    config: &KubernetesConfig,
+    groups: Vec<CostGroup>,
+    nodes: &[NodeDay],
+    pods: &[PodDay],
+) -> Expanded {
+    let mut by_instance: BTreeMap<(u16, &str), usize> = BTreeMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        if !n.provider_id.is_empty() {
+            by_instance.insert((n.day, instance_id(&n.provider_id)), i);
+        }
+    }
+    let mut costs: Vec<NodeCost> = nodes
+        .iter()
+        .map(|_| NodeCost {
+            billed: 0,
+            effective: 0,
+            source: None,
+        })
+        .collect();
+    let mut out = Expanded::default();
+    for g in groups {
+        match by_instance
+            .get(&(g.day, instance_id(&g.resource_id)))
+            .filter(|_| !g.resource_id.is_empty())
+        {
+            Some(&i) => {
+                costs[i].billed += g.billed.0;
+                costs[i].effective += g.effective.0;
+                costs[i].source.get_or_insert(g);
+            }
+            None => out.groups.push(g),
+        }
+    }
+    let mut pods_by_node: BTreeMap<(u16, &str, &str), Vec<&PodDay>> = BTreeMap::new();
+    for p in pods {
+        pods_by_node
+            .entry((p.day, &p.cluster, &p.node))
+            .or_default()
+            .push(p);
+    }
+    let unit = |text: &str| units(text).unwrap_or(0);
+    let (cpu_price, ram_price, gpu_price) = (
+        unit(&config.cpu_core_hourly),
+        unit(&config.ram_gib_hourly),
+        unit(&config.gpu_hourly),
+    );
+    const GIB: i128 = 1 << 30;
+
+    for (node, cost) in nodes.iter().zip(costs) {
+        let (billed, effective, source) =
+            match (cost.source, config.instance_prices.get(&node.instance_type)) {
+                (Some(source), _) => (cost.billed, cost.effective, source),
+                (None, Some(price)) => {
+                    let amount = (I256::from(unit(price)) * I256::from(node.seconds)
+                        / I256::from(3600))
+                    .as_i128();
+                    let source = CostGroup {
+                        day: node.day,
+                        provider: PRICE_SOURCE.into(),
+                        service_name: node.instance_type.clone(),
+                        service_category: "Compute".into(),
+                        charge_category: "Usage".into(),
+                        resource_id: node.provider_id.clone(),
+                        rows: 0,
+                        ..CostGroup::default()
+                    };
+                    (amount, amount, source)
+                }
+                (None, None) => {
+                    out.unpriced_node_days += 1;
+                    continue;
+                }
+            };
+        let workloads = pods_by_node
+            .get(&(node.day, node.cluster.as_str(), node.node.as_str()))
+            .cloned()
+            .unwrap_or_default();
+        // Capacity weights per resource, in (units × price); memory in GiB.
+        let resources: [(i128, i128, Box<dyn Fn(&PodDay) -> i128>); 3] = [
+            (
+                node.cpu_core_seconds.0,
+                cpu_price,
+                Box::new(|p: &PodDay| p.cpu_core_seconds.0),
+            ),
+            (
+                node.memory_byte_seconds.0 / GIB,
+                ram_price,
+                Box::new(|p: &PodDay| p.memory_byte_seconds.0 / GIB),
+            ),
+            (
+                node.gpu_seconds.0,
+                gpu_price,
+                Box::new(|p: &PodDay| p.gpu_seconds.0),
+            ),
+        ];
+        let weights: Vec<i128> = resources
+            .iter()
+            .map(|(capacity, price, _)| {
+                (I256::from(*capacity) * I256::from(*price)
+                    / I256::from(1_000_000_000_000_000_000i128))
+                .as_i128()
+            })
+            .collect();
+        let parts = if weights.iter().all(|w| *w == 0) {
+            (vec![billed, 0, 0], vec![effective, 0, 0])
+        } else {
+            (
+                split_exact(billed, &weights),
+                split_exact(effective, &weights),
+            )
+        };
+        // Each resource's part to the workloads by max(request, usage), the rest idle.
+        let mut pod_billed = vec![0i128; workloads.len()];
+        let mut pod_effective = vec![0i128; workloads.len()];
+        let (mut idle_billed, mut idle_effective) = (0i128, 0i128);
+        for (r, (capacity, _, used)) in resources.iter().enumerate() {
+            let mut shares: Vec<i128> = workloads.iter().map(|p| used(p).max(0)).collect();
+            let used_total: i128 = shares.iter().sum();
+            shares.push((*capacity - used_total).max(0));
+            if shares.iter().all(|s| *s == 0) {
+                idle_billed += parts.0[r];
+                idle_effective += parts.1[r];
+                continue;
+            }
+            let (b, e) = (
+                split_exact(parts.0[r], &shares),
+                split_exact(parts.1[r], &shares),
+            );
+            for i in 0..workloads.len() {
+                pod_billed[i] += b[i];
+                pod_effective[i] += e[i];
+            }
+            idle_billed += b[workloads.len()];
+            idle_effective += e[workloads.len()];
+        }
+        // Pod labels are matched and read like tags; the namespace has a matcher of its own.
+        let workload_group =
+            |p: &PodDay, billed: i128, effective: i128, resource_id: String| CostGroup {
+                day: node.day,
+                resource_id,
+                charge_category: "Usage".into(),
+                tag_keys: p.label_keys.clone(),
+                tag_values: p.label_values.clone(),
+                k8s_namespace: p.namespace.clone(),
+                billed: Dec18(billed),
+                effective: Dec18(effective),
+                rows: 0,
+                ..source.clone()
+            };
+        for (i, p) in workloads.iter().enumerate() {
+            out.groups.push(workload_group(
+                p,
+                pod_billed[i],
+                pod_effective[i],
+                format!("k8s://{}/{}/{}", p.cluster, p.namespace, p.workload),
+            ));
+        }
+        let weights: Vec<i128> = pod_effective.iter().map(|e| (*e).max(0)).collect();
+        if config.share_idle && weights.iter().any(|w| *w > 0) {
+            let (b, e) = (
+                split_exact(idle_billed, &weights),
+                split_exact(idle_effective, &weights),
+            );
+            for (i, p) in workloads.iter().enumerate() {
+                if b[i] != 0 || e[i] != 0 {
+                    out.groups.push(workload_group(
+                        p,
+                        b[i],
+                        e[i],
+                        format!("k8s-idle://{}/{}", node.cluster, node.node),
+                    ));
+                }
+            }
+        } else if idle_billed != 0 || idle_effective != 0 {
+            out.idle.push(Allocation {
+                day: node.day,
+                service: "idle".into(),
+                team: "idle".into(),
+                env: String::new(),
+                kind: "idle".into(),
+                pool: String::new(),
+                method: "kubernetes idle capacity".into(),
+                cost_source: format!("{} / {}", source.provider, source.service_name),
+                input_ref: format!("{}/{}", node.cluster, node.node),
+                share: Dec18(1_000_000_000_000_000_000),
+                billed: Dec18(idle_billed),
+                effective: Dec18(idle_effective),
+                input_rows: source.rows,
+            });
+        }
+    }
+    out
+}
