@@ -15,8 +15,10 @@ pub struct AllocationConfig {
     pub rules: Vec<Rule>,
     /// Applied in order after the rules; a pool may split what an earlier pool produced.
     pub pools: Vec<Pool>,
-    /// Node cost to workloads.
+    /// Node cost to workloads; its relative unit prices also split Slurm node cost.
     pub kubernetes: crate::kubernetes::KubernetesConfig,
+    /// Job cost by partition rates.
+    pub slurm: crate::slurm::SlurmConfig,
 }
 
 /// A literal owner, or one read from tag keys tried in order (`{ tag = ["service", "app"] }`).
@@ -180,7 +182,12 @@ impl AllocationConfig {
                 );
             }
         }
-        for (key, reason) in self.kubernetes.problems() {
+        for (key, reason) in self
+            .kubernetes
+            .problems()
+            .into_iter()
+            .chain(self.slurm.problems())
+        {
             push(key, reason);
         }
         if let Some(cycle) = self.pool_cycle() {

@@ -11,7 +11,7 @@ use queries::Dec18;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Allocation, CostGroup};
-use crate::split::split_exact;
+use crate::split::{split_exact, units};
 
 /// Node capacity of one day in resource-seconds (sql/k8s_node_days.sql).
 #[derive(Debug, Clone, Default, PartialEq, Row, Serialize, Deserialize)]
@@ -67,19 +67,6 @@ impl Default for KubernetesConfig {
             share_idle: false,
         }
     }
-}
-
-/// Decimal text as Decimal(38, 18) units.
-fn units(text: &str) -> Option<i128> {
-    let (int, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
-    if frac.len() > 18
-        || int.is_empty()
-        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let frac = format!("{frac:0<18}");
-    Some(int.parse::<i128>().ok()? * 1_000_000_000_000_000_000 + frac.parse::<i128>().ok()?)
 }
 
 impl KubernetesConfig {

@@ -6,6 +6,7 @@ pub mod engine;
 pub mod kubernetes;
 pub mod matcher;
 pub mod run;
+pub mod slurm;
 pub mod split;
 
 pub use config::{AllocationConfig, OwnerValue, Pool, PoolMethod, Rule};

@@ -7,6 +7,7 @@ use queries::{q, Dec18, Param, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::kubernetes::{self, NodeDay, PodDay};
+use crate::slurm::{self, JobDay};
 use crate::{allocate, Allocation, AllocationConfig, CostGroup, MetricValue};
 
 const SECONDS_PER_DAY: i64 = 86_400;
@@ -78,6 +79,8 @@ pub struct AllocateReport {
     pub by_kind: Vec<(String, Dec18)>,
     /// Kubernetes node-days that had neither billing rows nor a configured price.
     pub unpriced_node_days: usize,
+    /// Slurm job-days in partitions without rates or node cost.
+    pub unpriced_job_days: usize,
     pub elapsed: Duration,
 }
 
@@ -123,6 +126,7 @@ pub async fn run(
         allocations: 0,
         by_kind: vec![],
         unpriced_node_days: 0,
+        unpriced_job_days: 0,
         elapsed: Duration::ZERO,
     };
     if from >= to {
@@ -160,13 +164,27 @@ pub async fn run(
                 .bind("to", day_param(to)),
         )
         .await?;
+    let jobs: Vec<JobDay> = store
+        .fetch_all(
+            &q::slurm_job_days()
+                .bind("from", day_param(from))
+                .bind("to", day_param(to)),
+        )
+        .await?;
     report.input_groups = inputs.len();
     let engine_config = config.clone();
-    let (allocations, unpriced) = tokio::task::spawn_blocking(move || {
-        let expanded = kubernetes::expand(&engine_config.kubernetes, inputs, &nodes, &pods);
-        let mut allocations = allocate(&engine_config, &expanded.groups, &metrics);
-        allocations.extend(expanded.idle);
-        (allocations, expanded.unpriced_node_days)
+    let (allocations, unpriced, unpriced_jobs) = tokio::task::spawn_blocking(move || {
+        let k8s = kubernetes::expand(&engine_config.kubernetes, inputs, &nodes, &pods);
+        let hpc = slurm::expand(
+            &engine_config.slurm,
+            &engine_config.kubernetes,
+            k8s.groups,
+            &jobs,
+        );
+        let mut allocations = allocate(&engine_config, &hpc.groups, &metrics);
+        allocations.extend(k8s.idle);
+        allocations.extend(hpc.idle);
+        (allocations, k8s.unpriced_node_days, hpc.unpriced_job_days)
     })
     .await
     .expect("allocation engine panicked");
@@ -176,7 +194,11 @@ pub async fn run(
             "Kubernetes nodes without billing rows or [allocation.kubernetes] instance_prices: their workloads get no cost"
         );
     }
+    if unpriced_jobs > 0 {
+        tracing::warn!(job_days = unpriced_jobs, "Slurm jobs in partitions without [allocation.slurm.partitions] rates or node cost: they get no cost");
+    }
     report.unpriced_node_days = unpriced;
+    report.unpriced_job_days = unpriced_jobs;
     report.allocations = allocations.len();
     let mut by_kind: std::collections::BTreeMap<String, i128> = Default::default();
     for a in &allocations {

@@ -23,6 +23,19 @@ pub fn split_exact(amount: i128, weights: &[i128]) -> Vec<i128> {
     parts
 }
 
+/// Non-negative decimal text (`0.031611`) as Decimal(38, 18) units; `None` when it is not one.
+pub fn units(text: &str) -> Option<i128> {
+    let (int, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    if frac.len() > 18
+        || int.is_empty()
+        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let frac = format!("{frac:0<18}");
+    Some(int.parse::<i128>().ok()? * 1_000_000_000_000_000_000 + frac.parse::<i128>().ok()?)
+}
+
 /// `part / total` as a Decimal(38, 18) unit count, truncated.
 pub fn fraction(part: i128, total: i128) -> i128 {
     (I256::from(part) * I256::from(1_000_000_000_000_000_000i128) / I256::from(total)).as_i128()

@@ -149,6 +149,12 @@ pub fn print_allocation(report: &allocator::run::AllocateReport) {
             report.unpriced_node_days
         );
     }
+    if report.unpriced_job_days > 0 {
+        println!(
+            "  warning: {} Slurm job-days ran in partitions without [allocation.slurm.partitions] rates or node cost; they got no cost",
+            report.unpriced_job_days
+        );
+    }
     let mut t = table(&["kind", "EffectiveCost"]);
     for (kind, amount) in &report.by_kind {
         t.add_row(vec![Cell::new(kind), right(money(dec(*amount)))]);

@@ -31,16 +31,27 @@ struct DayKind {
     rows: u64,
 }
 
-async fn day_kinds(store: &Store) -> Vec<DayKind> {
+/// Allocations by day, kind and method; `billing_only` leaves out cost from configured prices,
+/// which is not in the bill.
+async fn day_kinds_of(store: &Store, billing_only: bool) -> Vec<DayKind> {
+    let filter = if billing_only {
+        "WHERE cost_source NOT LIKE 'price:%'"
+    } else {
+        ""
+    };
     store
         .client()
-        .query_raw(
+        .query_raw(&format!(
             "SELECT day, kind, method, sum(billed) AS billed, sum(effective) AS effective, count() AS rows \
-             FROM allocations GROUP BY day, kind, method ORDER BY day, kind, method",
-        )
+             FROM allocations {filter} GROUP BY day, kind, method ORDER BY day, kind, method"
+        ))
         .fetch_all::<DayKind>()
         .await
         .unwrap()
+}
+
+async fn day_kinds(store: &Store) -> Vec<DayKind> {
+    day_kinds_of(store, false).await
 }
 
 /// Effective cost per charge day, straight from the generated CSV.
@@ -292,4 +303,116 @@ team = "k8s-tenants""#,
             ("ledger", "k8s://prod/payments/ledger")
         ]
     );
+}
+
+#[tokio::test]
+async fn slurm_jobs_are_costed_by_partition_on_clickhouse() {
+    let store = test_store("slurm").await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = GenerateOptions {
+        rows: 3_000,
+        seed: 8,
+        months: 1,
+        ..GenerateOptions::default()
+    };
+    let costs = dir.path().join("costs.csv");
+    generate::write_csv(&options, std::fs::File::create(&costs).unwrap()).unwrap();
+    FocusIngest {
+        paths: vec![costs.clone()],
+        source: "demo".into(),
+        strict: false,
+        max_errors: 5,
+    }
+    .run(&store, &ProgressBar::hidden())
+    .await
+    .unwrap();
+    // Jobs as sacct reports them; 1003 runs across midnight, 1004 was cancelled before it started.
+    store
+        .client()
+        .query_raw(
+            "INSERT INTO slurm_jobs VALUES \
+             ('hpc', '1001', 'train', 'gpu', 'ml-research', 'alice', 8, 65536, 2, '2026-08-03 01:00:00', '2026-08-03 07:00:00', 'COMPLETED', now()), \
+             ('hpc', '1002', 'etl', 'batch', 'data-eng', 'bob', 4, 16384, 0, '2026-08-03 02:00:00', '2026-08-03 03:30:00', 'COMPLETED', now()), \
+             ('hpc', '1003', 'sim', 'batch', 'data-eng', 'bob', 2, 8192, 0, '2026-08-03 22:00:00', '2026-08-04 04:00:00', 'TIMEOUT', now()), \
+             ('hpc', '1004', 'x', 'batch', 'data-eng', 'bob', 0, 0, 0, '2026-08-03 05:00:00', '2026-08-03 05:00:00', 'CANCELLED by 0', now())",
+        )
+        .execute()
+        .await
+        .unwrap();
+    let mut config = demo_allocation();
+    config.rules.insert(
+        0,
+        toml::from_str(
+            r#"name = "slurm-accounts"
+when = { tags = { slurm_account = "*" } }
+service = { tag = ["slurm_partition"] }
+team = { tag = ["slurm_account"] }"#,
+        )
+        .unwrap(),
+    );
+    config.slurm = toml::from_str(
+        r#"[partitions.gpu]
+cpus = "32"
+memory_gb = "256"
+gpus = "4"
+cpu_hourly = "0.04"
+memory_gb_hourly = "0.005"
+gpu_hourly = "2.5"
+
+[partitions.batch]
+nodes = "arn:aws:ec2:us-east-1:*"
+cpus = "64"
+memory_gb = "256""#,
+    )
+    .unwrap();
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
+    allocator::run::run(&store, &config, None).await.unwrap();
+    let rows = day_kinds(&store).await;
+    let billed_rows = day_kinds_of(&store, true).await;
+    assert_eq!(
+        allocated_per_day(&billed_rows),
+        input_per_day(&costs),
+        "billing rows of the batch nodes are conserved"
+    );
+    // The gpu partition's configured capacity on its one day: 24 h × (32 × 0.04 + 256 × 0.005 + 4 × 2.5).
+    let priced: Decimal = allocated_per_day(&rows).values().sum::<Decimal>()
+        - allocated_per_day(&billed_rows).values().sum::<Decimal>();
+    assert_eq!(priced, Decimal::from_str("301.44").unwrap());
+
+    #[derive(clickhouse::Row, serde::Deserialize, Debug)]
+    struct Job {
+        team: String,
+        input_ref: String,
+        day: u16,
+        effective: queries::Dec18,
+    }
+    let jobs: Vec<Job> = store
+        .client()
+        .query_raw("SELECT team, input_ref, day, sum(effective) AS effective FROM allocations WHERE input_ref LIKE 'slurm://hpc/%/%' GROUP BY team, input_ref, day ORDER BY input_ref, day")
+        .fetch_all()
+        .await
+        .unwrap();
+    let refs: Vec<(&str, &str)> = jobs
+        .iter()
+        .map(|j| (j.input_ref.as_str(), j.team.as_str()))
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            ("slurm://hpc/batch/1002", "data-eng"),
+            ("slurm://hpc/batch/1003", "data-eng"),
+            ("slurm://hpc/batch/1003", "data-eng"),
+            ("slurm://hpc/gpu/1001", "ml-research"),
+        ]
+    );
+    // gpu at configured rates: 6 h × (8 × 0.04 + 64 GB × 0.005 + 2 × 2.5) = 6 × 5.64.
+    assert_eq!(jobs[3].effective.to_string(), "33.84");
+    assert_eq!(
+        jobs[1].day + 1,
+        jobs[2].day,
+        "a job across midnight is costed on both days"
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r.kind == "idle" && r.method == "slurm idle capacity"));
 }

@@ -65,6 +65,7 @@ pub mod q {
         explain_service => "explain_service",
         k8s_node_days => "k8s_node_days",
         k8s_pod_days => "k8s_pod_days",
+        slurm_job_days => "slurm_job_days",
     }
 }
 

@@ -1,0 +1,286 @@
+//! Slurm: a job costs its TRES-hours (cpu, memory, gres/gpu) at its partition's rates. Rates are
+//! configured, or derived each day from the billing rows of the partition's nodes split over the
+//! partition's capacity; capacity no job used is idle. Jobs carry their account, user, partition
+//! and cluster as tags (`slurm_account`, …), so ownership rules map accounts to teams.
+use std::collections::BTreeMap;
+
+use clickhouse::Row;
+use ethnum::I256;
+use queries::Dec18;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Allocation, CostGroup};
+use crate::kubernetes::{KubernetesConfig, PRICE_SOURCE};
+use crate::matcher::glob;
+use crate::split::{split_exact, units};
+
+/// A job's TRES-seconds on one day (sql/slurm_job_days.sql).
+#[derive(Debug, Clone, Default, PartialEq, Row, Serialize, Deserialize)]
+pub struct JobDay {
+    pub day: u16,
+    pub cluster: String,
+    pub partition: String,
+    pub account: String,
+    pub user: String,
+    pub job_id: String,
+    pub cpu_seconds: Dec18,
+    pub memory_mb_seconds: Dec18,
+    pub gpu_seconds: Dec18,
+}
+
+/// `[allocation.slurm.partitions.NAME]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PartitionConfig {
+    /// ResourceId pattern of the partition's nodes; their billing rows are its daily cost.
+    pub nodes: Option<String>,
+    /// Capacity of the partition: splits node cost into rates, and bounds idle.
+    pub cpus: Option<String>,
+    pub memory_gb: Option<String>,
+    pub gpus: Option<String>,
+    /// Configured rates per hour, used when `nodes` is not set.
+    pub cpu_hourly: Option<String>,
+    pub memory_gb_hourly: Option<String>,
+    pub gpu_hourly: Option<String>,
+}
+
+/// `[allocation.slurm]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlurmConfig {
+    pub partitions: BTreeMap<String, PartitionConfig>,
+}
+
+const ONE: i128 = 1_000_000_000_000_000_000;
+const DAY_SECONDS: i128 = 86_400;
+
+fn opt_units(value: &Option<String>) -> i128 {
+    value.as_deref().and_then(units).unwrap_or(0)
+}
+
+impl SlurmConfig {
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        for (name, p) in &self.partitions {
+            let key = format!("allocation.slurm.partitions.{name}");
+            let fields = [
+                ("cpus", &p.cpus),
+                ("memory_gb", &p.memory_gb),
+                ("gpus", &p.gpus),
+                ("cpu_hourly", &p.cpu_hourly),
+                ("memory_gb_hourly", &p.memory_gb_hourly),
+                ("gpu_hourly", &p.gpu_hourly),
+            ];
+            for (field, value) in fields {
+                if let Some(v) = value {
+                    if units(v).is_none() {
+                        problems.push((
+                            format!("{key}.{field}"),
+                            format!("`{v}` is not a non-negative decimal"),
+                        ));
+                    }
+                }
+            }
+            let has_rates =
+                p.cpu_hourly.is_some() || p.memory_gb_hourly.is_some() || p.gpu_hourly.is_some();
+            let has_capacity = p.cpus.is_some() || p.memory_gb.is_some() || p.gpus.is_some();
+            match (&p.nodes, has_rates) {
+                (Some(_), true) => problems.push((key, "give either `nodes` (rates derived from their cost) or rates, not both".into())),
+                (Some(_), false) if !has_capacity => {
+                    problems.push((key, "`nodes` needs the partition's capacity (cpus, memory_gb, gpus) to derive rates".into()))
+                }
+                (None, false) => problems.push((key, "give `nodes` with capacity, or cpu_hourly/memory_gb_hourly/gpu_hourly".into())),
+                _ => {}
+            }
+        }
+        problems
+    }
+}
+
+/// Billing rows with the partitions' node costs taken out, job rows in, plus idle.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    pub groups: Vec<CostGroup>,
+    pub idle: Vec<Allocation>,
+    /// Job-days in partitions without configuration: they get no cost.
+    pub unpriced_job_days: usize,
+}
+
+pub fn expand(
+    config: &SlurmConfig,
+    relative: &KubernetesConfig,
+    groups: Vec<CostGroup>,
+    jobs: &[JobDay],
+) -> Expanded {
+    let mut out = Expanded::default();
+    // Partition cost per day from its nodes' billing rows.
+    let mut node_cost: BTreeMap<(&str, u16), (i128, i128, Option<CostGroup>)> = BTreeMap::new();
+    for g in groups {
+        let partition = config.partitions.iter().find(|(_, p)| {
+            p.nodes
+                .as_deref()
+                .is_some_and(|pattern| !g.resource_id.is_empty() && glob(pattern, &g.resource_id))
+        });
+        match partition {
+            Some((name, _)) => {
+                let slot = node_cost
+                    .entry((name.as_str(), g.day))
+                    .or_insert((0, 0, None));
+                slot.0 += g.billed.0;
+                slot.1 += g.effective.0;
+                slot.2.get_or_insert(g);
+            }
+            None => out.groups.push(g),
+        }
+    }
+    let mut by_partition_day: BTreeMap<(&str, u16), Vec<&JobDay>> = BTreeMap::new();
+    for j in jobs {
+        by_partition_day
+            .entry((j.partition.as_str(), j.day))
+            .or_default()
+            .push(j);
+    }
+    let mut days: std::collections::BTreeSet<(&str, u16)> =
+        by_partition_day.keys().copied().collect();
+    days.extend(node_cost.keys().copied());
+
+    for (partition, day) in days {
+        let jobs = by_partition_day
+            .get(&(partition, day))
+            .cloned()
+            .unwrap_or_default();
+        let Some(p) = config.partitions.get(partition) else {
+            out.unpriced_job_days += jobs.len();
+            continue;
+        };
+        let capacity = [
+            opt_units(&p.cpus),
+            opt_units(&p.memory_gb),
+            opt_units(&p.gpus),
+        ]
+        .map(|c| c * DAY_SECONDS);
+        let used = |j: &JobDay| {
+            [
+                j.cpu_seconds.0,
+                j.memory_mb_seconds.0 / 1024,
+                j.gpu_seconds.0,
+            ]
+        };
+        let cluster = jobs.first().map(|j| j.cluster.clone()).unwrap_or_default();
+        let (source, resource_costs) = if p.nodes.is_some() {
+            let Some((billed, effective, Some(source))) = node_cost.remove(&(partition, day))
+            else {
+                out.unpriced_job_days += jobs.len();
+                continue;
+            };
+            let prices = [
+                units(&relative.cpu_core_hourly),
+                units(&relative.ram_gib_hourly),
+                units(&relative.gpu_hourly),
+            ]
+            .map(|u| u.unwrap_or(0));
+            let weights: Vec<i128> = capacity
+                .iter()
+                .zip(prices)
+                .map(|(c, price)| (I256::from(*c) * I256::from(price) / I256::from(ONE)).as_i128())
+                .collect();
+            let costs = if weights.iter().all(|w| *w == 0) {
+                [(billed, effective), (0, 0), (0, 0)]
+            } else {
+                let (b, e) = (
+                    split_exact(billed, &weights),
+                    split_exact(effective, &weights),
+                );
+                [(b[0], e[0]), (b[1], e[1]), (b[2], e[2])]
+            };
+            (source, costs)
+        } else {
+            // Configured rates: cost of the whole capacity (or of what the jobs used, if larger).
+            let rates = [
+                opt_units(&p.cpu_hourly),
+                opt_units(&p.memory_gb_hourly),
+                opt_units(&p.gpu_hourly),
+            ];
+            let costs = [0, 1, 2].map(|r| {
+                let used_total: i128 = jobs.iter().map(|j| used(j)[r]).sum();
+                let amount = (I256::from(capacity[r].max(used_total)) * I256::from(rates[r])
+                    / I256::from(3600 * ONE))
+                .as_i128();
+                (amount, amount)
+            });
+            let source = CostGroup {
+                day,
+                provider: PRICE_SOURCE.into(),
+                service_name: format!("slurm partition {partition}"),
+                service_category: "Compute".into(),
+                charge_category: "Usage".into(),
+                ..CostGroup::default()
+            };
+            (source, costs)
+        };
+        let mut job_cost = vec![(0i128, 0i128); jobs.len()];
+        let (mut idle_billed, mut idle_effective) = (0i128, 0i128);
+        for r in 0..3 {
+            let mut shares: Vec<i128> = jobs.iter().map(|j| used(j)[r].max(0)).collect();
+            let used_total: i128 = shares.iter().sum();
+            shares.push((capacity[r] - used_total).max(0));
+            let (billed, effective) = resource_costs[r];
+            if shares.iter().all(|s| *s == 0) {
+                idle_billed += billed;
+                idle_effective += effective;
+                continue;
+            }
+            let (b, e) = (
+                split_exact(billed, &shares),
+                split_exact(effective, &shares),
+            );
+            for i in 0..jobs.len() {
+                job_cost[i].0 += b[i];
+                job_cost[i].1 += e[i];
+            }
+            idle_billed += b[jobs.len()];
+            idle_effective += e[jobs.len()];
+        }
+        for (j, (billed, effective)) in jobs.iter().zip(job_cost) {
+            out.groups.push(CostGroup {
+                day,
+                resource_id: format!("slurm://{}/{}/{}", j.cluster, j.partition, j.job_id),
+                charge_category: "Usage".into(),
+                tag_keys: vec![
+                    "slurm_account".into(),
+                    "slurm_user".into(),
+                    "slurm_partition".into(),
+                    "slurm_cluster".into(),
+                ],
+                tag_values: vec![
+                    j.account.clone(),
+                    j.user.clone(),
+                    j.partition.clone(),
+                    j.cluster.clone(),
+                ],
+                billed: Dec18(billed),
+                effective: Dec18(effective),
+                rows: 0,
+                ..source.clone()
+            });
+        }
+        if idle_billed != 0 || idle_effective != 0 {
+            out.idle.push(Allocation {
+                day,
+                service: "idle".into(),
+                team: "idle".into(),
+                env: String::new(),
+                kind: "idle".into(),
+                pool: String::new(),
+                method: "slurm idle capacity".into(),
+                cost_source: format!("{} / {}", source.provider, source.service_name),
+                input_ref: format!("slurm://{cluster}/{partition}"),
+                share: Dec18(ONE),
+                billed: Dec18(idle_billed),
+                effective: Dec18(idle_effective),
+                input_rows: source.rows,
+            });
+        }
+    }
+    out
+}
