@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use queries::rows::{FocusRow, ProviderPeriodTotal, SourcePeriod};
+use queries::rows::{ProviderPeriodTotal, SourcePeriod};
 use queries::{q, Param, Store};
 use tokio::sync::mpsc;
 
@@ -55,9 +55,24 @@ pub struct IngestReport {
     /// The (source, billing month) partitions that were replaced.
     pub replaced: Vec<SourcePeriod>,
     pub elapsed: Duration,
+    /// Of `elapsed`: summarizing the staged rows and swapping the partitions in.
+    pub swap_elapsed: Duration,
 }
 
-const CHUNK_ROWS: usize = 4096;
+/// Encoded rows are shipped in chunks of about this many bytes.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// Encoded RowBinary rows on their way to ClickHouse.
+struct Chunk {
+    bytes: Vec<u8>,
+    rows: u64,
+}
+
+impl Chunk {
+    fn new() -> Chunk {
+        Chunk { bytes: Vec::with_capacity(CHUNK_BYTES + (64 << 10)), rows: 0 }
+    }
+}
 
 /// What the parsing thread found.
 #[derive(Default)]
@@ -106,7 +121,7 @@ impl FocusIngest {
         batch_id: &str,
         progress: &ProgressBar,
     ) -> Result<IngestReport, IngestError> {
-        let (tx, mut rx) = mpsc::channel::<Vec<FocusRow>>(8);
+        let (tx, mut rx) = mpsc::channel::<Chunk>(8);
         let stamp = BatchStamp {
             source: self.source.clone(),
             batch_id: batch_id.to_string(),
@@ -116,21 +131,16 @@ impl FocusIngest {
         let parse_progress = progress.clone();
         let parser = tokio::task::spawn_blocking(move || job.parse_all(stamp, tx, &parse_progress));
 
-        let mut insert = store.insert::<FocusRow>(staging).await?;
+        let mut insert = store.insert_rowbinary(staging);
         let mut rows = 0u64;
         let mut insert_error = None;
         while let Some(chunk) = rx.recv().await {
-            for row in &chunk {
-                if let Err(e) = insert.write(row).await {
-                    insert_error = Some(e);
-                    break;
-                }
-            }
-            if insert_error.is_some() {
+            if let Err(e) = insert.send(bytes::Bytes::from(chunk.bytes)).await {
+                insert_error = Some(e);
                 break;
             }
-            rows += chunk.len() as u64;
-            progress.inc(chunk.len() as u64);
+            rows += chunk.rows;
+            progress.inc(chunk.rows);
         }
         drop(rx);
         let outcome = parser.await.expect("parser thread panicked");
@@ -145,6 +155,7 @@ impl FocusIngest {
             return Err(IngestError::Insert(e));
         }
         insert.end().await.map_err(IngestError::Insert)?;
+        let loaded_at = Instant::now();
 
         let partitions: Vec<SourcePeriod> = store
             .fetch_all(&q::focus_staging_partitions().bind_ident("staging", staging))
@@ -159,7 +170,9 @@ impl FocusIngest {
                 .bind_ident("staging", staging);
             store.execute(&replace).await?;
         }
+        let swap = loaded_at.elapsed();
         tracing::info!(
+            swap_ms = swap.as_millis() as u64,
             rows,
             partitions = partitions.len(),
             batch = batch_id,
@@ -183,6 +196,7 @@ impl FocusIngest {
             totals,
             replaced: partitions,
             elapsed: Duration::ZERO,
+            swap_elapsed: swap,
         })
     }
 
@@ -191,7 +205,7 @@ impl FocusIngest {
     fn parse_all(
         &self,
         stamp: BatchStamp,
-        tx: mpsc::Sender<Vec<FocusRow>>,
+        tx: mpsc::Sender<Chunk>,
         progress: &ProgressBar,
     ) -> ParseOutcome {
         let mut outcome = ParseOutcome::default();
@@ -240,13 +254,15 @@ impl FocusIngest {
             };
             let ignored = map.ignored.clone();
             let mut normalizer = Normalizer::new(map, stamp.clone(), file_label(path));
-            let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+            let mut chunk = Chunk::new();
             let mut field_problems = Vec::new();
             let mut last_location = Location::File;
             let read = records.for_each_record(&mut |location, fields| {
                 last_location = location;
                 field_problems.clear();
-                let row = normalizer.normalize(fields, location.row_number(), &mut field_problems);
+                if normalizer.normalize_into(fields, location.row_number(), &mut field_problems, &mut chunk.bytes) {
+                    chunk.rows += 1;
+                }
                 for problem in field_problems.drain(..) {
                     let column = problem
                         .column
@@ -274,20 +290,16 @@ impl FocusIngest {
                         None => add_problem(&mut outcome, location, column, problem.message),
                     }
                 }
-                if !outcome.problems.is_empty() {
-                    sending = false;
-                    chunk.clear();
-                }
                 file_rows += 1;
-                if sending {
-                    if let Some(row) = row {
-                        chunk.push(row);
-                    }
-                    if chunk.len() == CHUNK_ROWS
-                        && tx.blocking_send(std::mem::take(&mut chunk)).is_err()
-                    {
-                        sending = false;
-                    }
+                if !outcome.problems.is_empty() {
+                    // Nothing more is sent; rows are still read, to list problems.
+                    sending = false;
+                    chunk.bytes.clear();
+                } else if sending
+                    && chunk.bytes.len() >= CHUNK_BYTES
+                    && tx.blocking_send(std::mem::replace(&mut chunk, Chunk::new())).is_err()
+                {
+                    sending = false;
                 }
                 if outcome.problems.len() >= max_errors {
                     return ControlFlow::Break(());
@@ -309,7 +321,7 @@ impl FocusIngest {
                     );
                 }
             }
-            if sending && !chunk.is_empty() && tx.blocking_send(chunk).is_err() {
+            if sending && chunk.rows > 0 && tx.blocking_send(chunk).is_err() {
                 sending = false;
             }
             outcome.files.push(FileReport {

@@ -129,6 +129,32 @@ async fn totals_per_provider_and_month_equal_the_input_to_the_last_decimal() {
     );
     assert_eq!(report.replaced.len(), 3);
     assert_eq!(staging_tables(&store).await, 0);
+
+    // Rows are encoded by hand: read one back as the typed row and compare it with the file.
+    let mut reader = csv::Reader::from_path(&path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let first = reader.records().next().unwrap().unwrap();
+    let field = |name: &str| first[headers.iter().position(|h| h == name).unwrap()].to_string();
+    let rows: Vec<queries::rows::FocusRow> = store
+        .client()
+        .query_raw("SELECT * FROM focus_costs WHERE x_SourceRow = 2")
+        .fetch_all()
+        .await
+        .unwrap();
+    let row = &rows[0];
+    assert_eq!(row.BillingAccountId, field("BillingAccountId"));
+    assert_eq!(row.ServiceName, field("ServiceName"));
+    assert_eq!(row.ResourceId, field("ResourceId"));
+    assert_eq!(row.SubAccountName, field("SubAccountName"));
+    assert_eq!(row.BilledCost.to_decimal().unwrap(), Decimal::from_str(&field("BilledCost")).unwrap());
+    assert_eq!(row.ListUnitPrice.unwrap().to_decimal().unwrap(), Decimal::from_str(&field("ListUnitPrice")).unwrap());
+    assert_eq!(Some(row.Tags.as_str()).filter(|t| !t.is_empty()), Some(field("Tags").as_str()).filter(|t| *t != "NULL" && !t.is_empty()));
+    let tags: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&row.Tags).unwrap_or_default();
+    assert_eq!(row.x_TagKeys.len(), tags.len());
+    assert_eq!((row.x_Source.as_str(), row.x_SourceFile.as_str(), row.x_SourceRow), ("aws-and-friends", "export.csv", 2));
+    assert_eq!(row.x_BatchId, report.batch_id);
+    assert!(row.x_RowFingerprint != 0 && row.x_IngestedAt > 1_700_000_000);
+    assert_eq!(queries::format_datetime(chrono::DateTime::from_timestamp(row.ChargePeriodStart.into(), 0).unwrap()), "2026-08-01 00:00:00");
 }
 
 #[tokio::test]

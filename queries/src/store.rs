@@ -100,6 +100,11 @@ impl Store {
             })
     }
 
+    /// Start an insert of pre-encoded RowBinary rows (see [`crate::rowbinary`]) into `table`.
+    pub fn insert_rowbinary(&self, table: &str) -> clickhouse::insert_formatted::InsertFormatted {
+        self.client.insert_formatted_with(format!("INSERT INTO `{}` FORMAT RowBinary", table.replace('`', "``")))
+    }
+
     /// Start a RowBinary insert into `table`.
     pub async fn insert<T: Row>(
         &self,

@@ -1,8 +1,6 @@
 //! Turns one raw record (fields as text) into a `FocusRow`, validating as it goes.
-use std::collections::BTreeMap;
 
-use queries::rows::FocusRow;
-use queries::Dec18;
+use queries::{rowbinary, Dec18};
 
 use super::columns::Column;
 use super::values::{self, EnumMatch, Enumeration};
@@ -92,14 +90,51 @@ pub struct BatchStamp {
     pub ingested_at: u32,
 }
 
-/// Per-file normalizer. Caches the last parsed timestamp and tags per column: exports repeat
-/// billing periods and resource tags on thousands of consecutive rows.
+/// How a column's text becomes its value in `focus_costs`.
+enum Kind {
+    Text,
+    Enumeration(&'static Enumeration),
+    /// Decimal(38, 18); an empty value is stored as 0 (and is a deviation where mandatory).
+    Money,
+    /// Nullable(Decimal(38, 18)).
+    OptionalDecimal,
+    /// DateTime; the index of its slot in the per-row timestamp array.
+    Timestamp(usize),
+    /// Tags, followed in the table by x_TagKeys and x_TagValues.
+    Tags,
+}
+
+fn kind(column: Column) -> Kind {
+    use Column::*;
+    match column {
+        BillingPeriodStart => Kind::Timestamp(0),
+        BillingPeriodEnd => Kind::Timestamp(1),
+        ChargePeriodStart => Kind::Timestamp(2),
+        ChargePeriodEnd => Kind::Timestamp(3),
+        BilledCost | EffectiveCost | ListCost | ContractedCost => Kind::Money,
+        ListUnitPrice | ContractedUnitPrice | PricingQuantity | ConsumedQuantity => Kind::OptionalDecimal,
+        ChargeCategory => Kind::Enumeration(&values::CHARGE_CATEGORY),
+        ChargeClass => Kind::Enumeration(&values::CHARGE_CLASS),
+        ChargeFrequency => Kind::Enumeration(&values::CHARGE_FREQUENCY),
+        PricingCategory => Kind::Enumeration(&values::PRICING_CATEGORY),
+        ServiceCategory => Kind::Enumeration(&values::SERVICE_CATEGORY),
+        CommitmentDiscountCategory => Kind::Enumeration(&values::COMMITMENT_DISCOUNT_CATEGORY),
+        CommitmentDiscountStatus => Kind::Enumeration(&values::COMMITMENT_DISCOUNT_STATUS),
+        Tags => Kind::Tags,
+        _ => Kind::Text,
+    }
+}
+
+/// Per-file normalizer. Rows are encoded straight into RowBinary in `focus_costs` column order
+/// (`Column::ALL`, then costmill's x_ columns), with no allocation per field. Caches the last
+/// parsed timestamps and tags: exports repeat billing periods and resource tags on thousands of
+/// consecutive rows.
 pub struct Normalizer {
     map: ColumnMap,
     stamp: BatchStamp,
     file_label: String,
-    timestamp_cache: BTreeMap<Column, (String, u32)>,
-    tags_cache: Option<(String, values::ParsedTags)>,
+    timestamp_cache: [(String, u32); 4],
+    tags_cache: (String, values::ParsedTags),
 }
 
 impl Normalizer {
@@ -108,8 +143,8 @@ impl Normalizer {
             map,
             stamp,
             file_label,
-            timestamp_cache: BTreeMap::new(),
-            tags_cache: None,
+            timestamp_cache: Default::default(),
+            tags_cache: (String::new(), values::ParsedTags::default()),
         }
     }
 
@@ -117,131 +152,65 @@ impl Normalizer {
         &self.map
     }
 
-    /// Normalize one record. `problems` receives errors and deviations; the row is `None`
-    /// when an error (not a deviation) makes it unusable.
-    pub fn normalize(
+    /// Validate one record and append it to `out` as a RowBinary row of `focus_costs`.
+    /// `problems` receives errors and deviations; on an error nothing is appended and the
+    /// result is false.
+    pub fn normalize_into(
         &mut self,
         fields: &[&str],
         source_row: u64,
         problems: &mut Vec<FieldProblem>,
-    ) -> Option<FocusRow> {
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let start = out.len();
         let errors_before = problems.iter().filter(|p| p.deviation.is_none()).count();
-        let mut row = FocusRow {
-            x_Source: self.stamp.source.clone(),
-            x_BatchId: self.stamp.batch_id.clone(),
-            x_IngestedAt: self.stamp.ingested_at,
-            x_SourceFile: self.file_label.clone(),
-            x_SourceRow: source_row,
-            ..FocusRow::default()
-        };
-        let mut cx = FieldCx {
-            map: &self.map,
-            fields,
-            problems,
-        };
-
-        row.BillingAccountId = cx.text(Column::BillingAccountId);
-        row.BillingAccountName = cx.text(Column::BillingAccountName);
-        row.BillingCurrency = cx.text(Column::BillingCurrency);
-        row.ChargeDescription = cx.text(Column::ChargeDescription);
-        row.InvoiceIssuer = cx.text(Column::InvoiceIssuer);
-        row.InvoiceId = cx.text(Column::InvoiceId);
-        row.Provider = cx.text(Column::Provider);
-        row.Publisher = cx.text(Column::Publisher);
-        row.ServiceName = cx.text(Column::ServiceName);
-        row.ServiceSubcategory = cx.text(Column::ServiceSubcategory);
-        row.PricingUnit = cx.text(Column::PricingUnit);
-        row.ConsumedUnit = cx.text(Column::ConsumedUnit);
-        row.ResourceId = cx.text(Column::ResourceId);
-        row.ResourceName = cx.text(Column::ResourceName);
-        row.ResourceType = cx.text(Column::ResourceType);
-        row.RegionId = cx.text(Column::RegionId);
-        row.RegionName = cx.text(Column::RegionName);
-        row.AvailabilityZone = cx.text(Column::AvailabilityZone);
-        row.SkuId = cx.text(Column::SkuId);
-        row.SkuPriceId = cx.text(Column::SkuPriceId);
-        row.SubAccountId = cx.text(Column::SubAccountId);
-        row.SubAccountName = cx.text(Column::SubAccountName);
-        row.CommitmentDiscountId = cx.text(Column::CommitmentDiscountId);
-        row.CommitmentDiscountName = cx.text(Column::CommitmentDiscountName);
-        row.CommitmentDiscountType = cx.text(Column::CommitmentDiscountType);
-
-        row.ChargeCategory = cx.enumeration(Column::ChargeCategory, &values::CHARGE_CATEGORY);
-        row.ChargeClass = cx.enumeration(Column::ChargeClass, &values::CHARGE_CLASS);
-        row.ChargeFrequency = cx.enumeration(Column::ChargeFrequency, &values::CHARGE_FREQUENCY);
-        row.PricingCategory = cx.enumeration(Column::PricingCategory, &values::PRICING_CATEGORY);
-        row.ServiceCategory = cx.enumeration(Column::ServiceCategory, &values::SERVICE_CATEGORY);
-        row.CommitmentDiscountCategory = cx.enumeration(
-            Column::CommitmentDiscountCategory,
-            &values::COMMITMENT_DISCOUNT_CATEGORY,
-        );
-        row.CommitmentDiscountStatus = cx.enumeration(
-            Column::CommitmentDiscountStatus,
-            &values::COMMITMENT_DISCOUNT_STATUS,
-        );
-
-        row.BilledCost = cx.money(Column::BilledCost);
-        row.EffectiveCost = cx.money(Column::EffectiveCost);
-        row.ListCost = cx.money(Column::ListCost);
-        row.ContractedCost = cx.money(Column::ContractedCost);
-        row.ListUnitPrice = cx.decimal(Column::ListUnitPrice);
-        row.ContractedUnitPrice = cx.decimal(Column::ContractedUnitPrice);
-        row.PricingQuantity = cx.decimal(Column::PricingQuantity);
-        row.ConsumedQuantity = cx.decimal(Column::ConsumedQuantity);
-
-        let cache = &mut self.timestamp_cache;
-        row.BillingPeriodStart = cx.timestamp(Column::BillingPeriodStart, cache);
-        row.BillingPeriodEnd = cx.timestamp(Column::BillingPeriodEnd, cache);
-        row.ChargePeriodStart = cx.timestamp(Column::ChargePeriodStart, cache);
-        row.ChargePeriodEnd = cx.timestamp(Column::ChargePeriodEnd, cache);
-        cx.period_order(
-            Column::ChargePeriodStart,
-            row.ChargePeriodStart,
-            Column::ChargePeriodEnd,
-            row.ChargePeriodEnd,
-        );
-        cx.period_order(
-            Column::BillingPeriodStart,
-            row.BillingPeriodStart,
-            Column::BillingPeriodEnd,
-            row.BillingPeriodEnd,
-        );
-
-        let tags_text = cx.raw(Column::Tags);
-        let tags = match &self.tags_cache {
-            Some((text, tags)) if text == tags_text => Some(tags.clone()),
-            _ => values::parse_tags(tags_text)
-                .inspect(|t| self.tags_cache = Some((tags_text.to_string(), t.clone()))),
-        };
-        match tags {
-            Some(tags) => {
-                if tags.non_scalar {
-                    cx.deviation(
-                        Column::Tags,
-                        DeviationKind::NonScalarTag,
-                        "a tag value is an object or array".into(),
-                    );
+        let mut cx = FieldCx { map: &self.map, fields, problems };
+        let mut times = [0u32; 4];
+        for column in Column::ALL {
+            match kind(column) {
+                Kind::Text => rowbinary::put_str(out, cx.value(column).unwrap_or("")),
+                Kind::Enumeration(enumeration) => rowbinary::put_str(out, cx.enumeration(column, enumeration)),
+                Kind::Money => rowbinary::put_i128(out, cx.decimal(column).unwrap_or(Dec18::ZERO).0),
+                Kind::OptionalDecimal => rowbinary::put_nullable_i128(out, cx.decimal(column).map(|d| d.0)),
+                Kind::Timestamp(slot) => {
+                    times[slot] = cx.timestamp(column, &mut self.timestamp_cache[slot]);
+                    rowbinary::put_u32(out, times[slot]);
                 }
-                row.Tags = if values::is_null(tags_text) {
-                    String::new()
-                } else {
-                    tags_text.to_string()
-                };
-                row.x_TagKeys = tags.keys;
-                row.x_TagValues = tags.values;
+                Kind::Tags => {
+                    let text = cx.raw(column);
+                    if self.tags_cache.0 != text {
+                        match values::parse_tags(text) {
+                            Some(tags) => self.tags_cache = (text.to_string(), tags),
+                            None => {
+                                cx.error(column, format!("expected a JSON object like {{\"team\":\"data\"}}, found {}", excerpt(text)));
+                                continue;
+                            }
+                        }
+                    }
+                    let tags = &self.tags_cache.1;
+                    if tags.non_scalar {
+                        cx.deviation(column, DeviationKind::NonScalarTag, "a tag value is an object or array".into());
+                    }
+                    rowbinary::put_str(out, if values::is_null(text) { "" } else { text });
+                    rowbinary::put_str_array(out, &tags.keys);
+                    rowbinary::put_str_array(out, &tags.values);
+                }
             }
-            None => cx.error(
-                Column::Tags,
-                format!(
-                    "expected a JSON object like {{\"team\":\"data\"}}, found {}",
-                    excerpt(tags_text)
-                ),
-            ),
         }
-
-        row.x_RowFingerprint = fingerprint(&self.stamp.source, fields);
+        cx.period_order(Column::ChargePeriodStart, times[2], Column::ChargePeriodEnd, times[3]);
+        cx.period_order(Column::BillingPeriodStart, times[0], Column::BillingPeriodEnd, times[1]);
+        rowbinary::put_str(out, &self.stamp.source);
+        rowbinary::put_str(out, &self.stamp.batch_id);
+        rowbinary::put_str(out, &self.file_label);
+        rowbinary::put_u64(out, source_row);
+        rowbinary::put_u64(out, fingerprint(&self.stamp.source, fields));
+        rowbinary::put_u32(out, self.stamp.ingested_at);
         let errors_after = cx.problems.iter().filter(|p| p.deviation.is_none()).count();
-        (errors_after == errors_before).then_some(row)
+        if errors_after != errors_before {
+            out.truncate(start);
+            return false;
+        }
+        true
     }
 }
 
@@ -311,11 +280,8 @@ impl<'f> FieldCx<'_, 'f> {
         });
     }
 
-    fn text(&mut self, column: Column) -> String {
-        self.value(column).unwrap_or_default().to_string()
-    }
-
-    fn enumeration(&mut self, column: Column, enumeration: &Enumeration) -> String {
+    /// The canonical spelling, or the value as given when it is outside an open enumeration.
+    fn enumeration(&mut self, column: Column, enumeration: &Enumeration) -> &'f str {
         let Some(value) = self.value(column) else {
             if enumeration.closed {
                 self.error(
@@ -326,17 +292,17 @@ impl<'f> FieldCx<'_, 'f> {
                     ),
                 );
             }
-            return String::new();
+            return "";
         };
         match enumeration.classify(value) {
-            EnumMatch::Exact(v) => v.to_string(),
+            EnumMatch::Exact(v) => v,
             EnumMatch::Casing(v) => {
                 self.deviation(
                     column,
                     DeviationKind::EnumerationCasing,
                     format!("{value:?} stored as {v:?}"),
                 );
-                v.to_string()
+                v
             }
             EnumMatch::Unknown if enumeration.closed => {
                 self.error(
@@ -347,7 +313,7 @@ impl<'f> FieldCx<'_, 'f> {
                         excerpt(value)
                     ),
                 );
-                String::new()
+                ""
             }
             EnumMatch::Unknown => {
                 self.deviation(
@@ -359,7 +325,7 @@ impl<'f> FieldCx<'_, 'f> {
                         enumeration.allowed.join(", ")
                     ),
                 );
-                value.to_string()
+                value
             }
         }
     }
@@ -390,16 +356,11 @@ impl<'f> FieldCx<'_, 'f> {
         }
     }
 
-    fn money(&mut self, column: Column) -> Dec18 {
-        self.decimal(column).unwrap_or(Dec18::ZERO)
-    }
-
-    fn timestamp(&mut self, column: Column, cache: &mut BTreeMap<Column, (String, u32)>) -> u32 {
+    /// Unix seconds; `cache` holds this column's last text and value.
+    fn timestamp(&mut self, column: Column, cache: &mut (String, u32)) -> u32 {
         let raw = self.raw(column);
-        if let Some((text, secs)) = cache.get(&column) {
-            if text == raw {
-                return *secs;
-            }
+        if cache.0 == raw && !raw.is_empty() {
+            return cache.1;
         }
         if values::is_null(raw) {
             self.error(column, "expected a timestamp like 2024-09-18 23:00:00 or 2024-09-18T23:00:00Z, found an empty value".into());
@@ -407,7 +368,7 @@ impl<'f> FieldCx<'_, 'f> {
         }
         match values::parse_timestamp(raw) {
             Some(secs) => {
-                cache.insert(column, (raw.to_string(), secs));
+                *cache = (raw.to_string(), secs);
                 secs
             }
             None => {
