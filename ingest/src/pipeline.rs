@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use crate::error::{IngestError, Problem};
 use crate::focus::{BatchStamp, ColumnMap, DeviationKind, Normalizer};
 use crate::reader::{self, column_label, Location};
+use queries::native::NativeBlock;
 
 /// What to ingest and how strictly.
 #[derive(Debug, Clone)]
@@ -59,19 +60,14 @@ pub struct IngestReport {
     pub swap_elapsed: Duration,
 }
 
-/// Encoded rows are shipped in chunks of about this many bytes.
-const CHUNK_BYTES: usize = 1 << 20;
+/// Rows are shipped in Native blocks of at most this many rows or about this many bytes.
+const BLOCK_ROWS: u64 = 65_536;
+const BLOCK_BYTES: usize = 16 << 20;
 
-/// Encoded RowBinary rows on their way to ClickHouse.
+/// An encoded Native block on its way to ClickHouse.
 struct Chunk {
     bytes: Vec<u8>,
     rows: u64,
-}
-
-impl Chunk {
-    fn new() -> Chunk {
-        Chunk { bytes: Vec::with_capacity(CHUNK_BYTES + (64 << 10)), rows: 0 }
-    }
 }
 
 /// What the parsing thread found.
@@ -121,7 +117,8 @@ impl FocusIngest {
         batch_id: &str,
         progress: &ProgressBar,
     ) -> Result<IngestReport, IngestError> {
-        let (tx, mut rx) = mpsc::channel::<Chunk>(8);
+        // Two blocks in flight keep both the parser and the server busy; more only costs memory.
+        let (tx, mut rx) = mpsc::channel::<Chunk>(2);
         let stamp = BatchStamp {
             source: self.source.clone(),
             batch_id: batch_id.to_string(),
@@ -131,7 +128,7 @@ impl FocusIngest {
         let parse_progress = progress.clone();
         let parser = tokio::task::spawn_blocking(move || job.parse_all(stamp, tx, &parse_progress));
 
-        let mut insert = store.insert_rowbinary(staging);
+        let mut insert = store.insert_native_blocks(staging);
         let mut rows = 0u64;
         let mut insert_error = None;
         while let Some(chunk) = rx.recv().await {
@@ -209,6 +206,7 @@ impl FocusIngest {
         progress: &ProgressBar,
     ) -> ParseOutcome {
         let mut outcome = ParseOutcome::default();
+        let schema = crate::focus::normalize::focus_schema();
         let mut sending = true;
         for path in &self.paths {
             progress.set_message(path.display().to_string());
@@ -254,15 +252,18 @@ impl FocusIngest {
             };
             let ignored = map.ignored.clone();
             let mut normalizer = Normalizer::new(map, stamp.clone(), file_label(path));
-            let mut chunk = Chunk::new();
+            let mut block = NativeBlock::new(&schema);
             let mut field_problems = Vec::new();
             let mut last_location = Location::File;
             let read = records.for_each_record(&mut |location, fields| {
                 last_location = location;
                 field_problems.clear();
-                if normalizer.normalize_into(fields, location.row_number(), &mut field_problems, &mut chunk.bytes) {
-                    chunk.rows += 1;
-                }
+                normalizer.normalize_into(
+                    fields,
+                    location.row_number(),
+                    &mut field_problems,
+                    &mut block,
+                );
                 for problem in field_problems.drain(..) {
                     let column = problem
                         .column
@@ -294,12 +295,20 @@ impl FocusIngest {
                 if !outcome.problems.is_empty() {
                     // Nothing more is sent; rows are still read, to list problems.
                     sending = false;
-                    chunk.bytes.clear();
-                } else if sending
-                    && chunk.bytes.len() >= CHUNK_BYTES
-                    && tx.blocking_send(std::mem::replace(&mut chunk, Chunk::new())).is_err()
-                {
-                    sending = false;
+                    if block.rows() > 0 {
+                        block.take();
+                    }
+                } else if sending && (block.rows() >= BLOCK_ROWS || block.size() >= BLOCK_BYTES) {
+                    let rows = block.rows();
+                    if tx
+                        .blocking_send(Chunk {
+                            bytes: block.take(),
+                            rows,
+                        })
+                        .is_err()
+                    {
+                        sending = false;
+                    }
                 }
                 if outcome.problems.len() >= max_errors {
                     return ControlFlow::Break(());
@@ -321,7 +330,16 @@ impl FocusIngest {
                     );
                 }
             }
-            if sending && chunk.rows > 0 && tx.blocking_send(chunk).is_err() {
+            let rows = block.rows();
+            if sending
+                && rows > 0
+                && tx
+                    .blocking_send(Chunk {
+                        bytes: block.take(),
+                        rows,
+                    })
+                    .is_err()
+            {
                 sending = false;
             }
             outcome.files.push(FileReport {

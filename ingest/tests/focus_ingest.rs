@@ -146,15 +146,37 @@ async fn totals_per_provider_and_month_equal_the_input_to_the_last_decimal() {
     assert_eq!(row.ServiceName, field("ServiceName"));
     assert_eq!(row.ResourceId, field("ResourceId"));
     assert_eq!(row.SubAccountName, field("SubAccountName"));
-    assert_eq!(row.BilledCost.to_decimal().unwrap(), Decimal::from_str(&field("BilledCost")).unwrap());
-    assert_eq!(row.ListUnitPrice.unwrap().to_decimal().unwrap(), Decimal::from_str(&field("ListUnitPrice")).unwrap());
-    assert_eq!(Some(row.Tags.as_str()).filter(|t| !t.is_empty()), Some(field("Tags").as_str()).filter(|t| *t != "NULL" && !t.is_empty()));
-    let tags: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&row.Tags).unwrap_or_default();
+    assert_eq!(
+        row.BilledCost.to_decimal().unwrap(),
+        Decimal::from_str(&field("BilledCost")).unwrap()
+    );
+    assert_eq!(
+        row.ListUnitPrice.unwrap().to_decimal().unwrap(),
+        Decimal::from_str(&field("ListUnitPrice")).unwrap()
+    );
+    assert_eq!(
+        Some(row.Tags.as_str()).filter(|t| !t.is_empty()),
+        Some(field("Tags").as_str()).filter(|t| *t != "NULL" && !t.is_empty())
+    );
+    let tags: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&row.Tags).unwrap_or_default();
     assert_eq!(row.x_TagKeys.len(), tags.len());
-    assert_eq!((row.x_Source.as_str(), row.x_SourceFile.as_str(), row.x_SourceRow), ("aws-and-friends", "export.csv", 2));
+    assert_eq!(
+        (
+            row.x_Source.as_str(),
+            row.x_SourceFile.as_str(),
+            row.x_SourceRow
+        ),
+        ("aws-and-friends", "export.csv", 2)
+    );
     assert_eq!(row.x_BatchId, report.batch_id);
     assert!(row.x_RowFingerprint != 0 && row.x_IngestedAt > 1_700_000_000);
-    assert_eq!(queries::format_datetime(chrono::DateTime::from_timestamp(row.ChargePeriodStart.into(), 0).unwrap()), "2026-08-01 00:00:00");
+    assert_eq!(
+        queries::format_datetime(
+            chrono::DateTime::from_timestamp(row.ChargePeriodStart.into(), 0).unwrap()
+        ),
+        "2026-08-01 00:00:00"
+    );
 }
 
 #[tokio::test]

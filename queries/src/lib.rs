@@ -9,7 +9,7 @@ pub mod config;
 pub mod error;
 pub mod migrations;
 pub mod money;
-pub mod rowbinary;
+pub mod native;
 pub mod server;
 pub mod sql;
 pub mod store;

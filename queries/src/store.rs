@@ -100,9 +100,15 @@ impl Store {
             })
     }
 
-    /// Start an insert of pre-encoded RowBinary rows (see [`crate::rowbinary`]) into `table`.
-    pub fn insert_rowbinary(&self, table: &str) -> clickhouse::insert_formatted::InsertFormatted {
-        self.client.insert_formatted_with(format!("INSERT INTO `{}` FORMAT RowBinary", table.replace('`', "``")))
+    /// Start an insert of Native blocks (see [`crate::native`]) into `table`.
+    pub fn insert_native_blocks(
+        &self,
+        table: &str,
+    ) -> clickhouse::insert_formatted::InsertFormatted {
+        self.client.insert_formatted_with(format!(
+            "INSERT INTO `{}` FORMAT Native",
+            table.replace('`', "``")
+        ))
     }
 
     /// Start a RowBinary insert into `table`.

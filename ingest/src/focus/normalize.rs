@@ -1,6 +1,7 @@
 //! Turns one raw record (fields as text) into a `FocusRow`, validating as it goes.
 
-use queries::{rowbinary, Dec18};
+use queries::native::{NativeBlock, NativeType};
+use queries::Dec18;
 
 use super::columns::Column;
 use super::values::{self, EnumMatch, Enumeration};
@@ -112,7 +113,9 @@ fn kind(column: Column) -> Kind {
         ChargePeriodStart => Kind::Timestamp(2),
         ChargePeriodEnd => Kind::Timestamp(3),
         BilledCost | EffectiveCost | ListCost | ContractedCost => Kind::Money,
-        ListUnitPrice | ContractedUnitPrice | PricingQuantity | ConsumedQuantity => Kind::OptionalDecimal,
+        ListUnitPrice | ContractedUnitPrice | PricingQuantity | ConsumedQuantity => {
+            Kind::OptionalDecimal
+        }
         ChargeCategory => Kind::Enumeration(&values::CHARGE_CATEGORY),
         ChargeClass => Kind::Enumeration(&values::CHARGE_CLASS),
         ChargeFrequency => Kind::Enumeration(&values::CHARGE_FREQUENCY),
@@ -125,8 +128,36 @@ fn kind(column: Column) -> Kind {
     }
 }
 
-/// Per-file normalizer. Rows are encoded straight into RowBinary in `focus_costs` column order
-/// (`Column::ALL`, then costmill's x_ columns), with no allocation per field. Caches the last
+/// The columns of `focus_costs` with their Native types: the FOCUS columns in `Column::ALL` order
+/// (Tags followed by its key and value arrays), then costmill's own.
+pub fn focus_schema() -> Vec<(&'static str, NativeType)> {
+    let mut schema = Vec::new();
+    for column in Column::ALL {
+        match kind(column) {
+            Kind::Text | Kind::Enumeration(_) => schema.push((column.name(), NativeType::String)),
+            Kind::Money => schema.push((column.name(), NativeType::Decimal38)),
+            Kind::OptionalDecimal => schema.push((column.name(), NativeType::NullableDecimal38)),
+            Kind::Timestamp(_) => schema.push((column.name(), NativeType::DateTime)),
+            Kind::Tags => schema.extend([
+                (column.name(), NativeType::String),
+                ("x_TagKeys", NativeType::ArrayString),
+                ("x_TagValues", NativeType::ArrayString),
+            ]),
+        }
+    }
+    schema.extend([
+        ("x_Source", NativeType::String),
+        ("x_BatchId", NativeType::String),
+        ("x_SourceFile", NativeType::String),
+        ("x_SourceRow", NativeType::UInt64),
+        ("x_RowFingerprint", NativeType::UInt64),
+        ("x_IngestedAt", NativeType::DateTime),
+    ]);
+    schema
+}
+
+/// Per-file normalizer. Rows are appended straight into a Native block of `focus_costs`
+/// (see [`focus_schema`]), with no allocation per field. Caches the last
 /// parsed timestamps and tags: exports repeat billing periods and resource tags on thousands of
 /// consecutive rows.
 pub struct Normalizer {
@@ -152,7 +183,7 @@ impl Normalizer {
         &self.map
     }
 
-    /// Validate one record and append it to `out` as a RowBinary row of `focus_costs`.
+    /// Validate one record and append it to `out` as a row of `focus_costs`.
     /// `problems` receives errors and deviations; on an error nothing is appended and the
     /// result is false.
     pub fn normalize_into(
@@ -160,21 +191,24 @@ impl Normalizer {
         fields: &[&str],
         source_row: u64,
         problems: &mut Vec<FieldProblem>,
-        out: &mut Vec<u8>,
+        out: &mut NativeBlock,
     ) -> bool {
-        let start = out.len();
         let errors_before = problems.iter().filter(|p| p.deviation.is_none()).count();
-        let mut cx = FieldCx { map: &self.map, fields, problems };
+        let mut cx = FieldCx {
+            map: &self.map,
+            fields,
+            problems,
+        };
         let mut times = [0u32; 4];
         for column in Column::ALL {
             match kind(column) {
-                Kind::Text => rowbinary::put_str(out, cx.value(column).unwrap_or("")),
-                Kind::Enumeration(enumeration) => rowbinary::put_str(out, cx.enumeration(column, enumeration)),
-                Kind::Money => rowbinary::put_i128(out, cx.decimal(column).unwrap_or(Dec18::ZERO).0),
-                Kind::OptionalDecimal => rowbinary::put_nullable_i128(out, cx.decimal(column).map(|d| d.0)),
+                Kind::Text => out.put_str(cx.value(column).unwrap_or("")),
+                Kind::Enumeration(enumeration) => out.put_str(cx.enumeration(column, enumeration)),
+                Kind::Money => out.put_decimal(cx.decimal(column).unwrap_or(Dec18::ZERO).0),
+                Kind::OptionalDecimal => out.put_nullable_decimal(cx.decimal(column).map(|d| d.0)),
                 Kind::Timestamp(slot) => {
                     times[slot] = cx.timestamp(column, &mut self.timestamp_cache[slot]);
-                    rowbinary::put_u32(out, times[slot]);
+                    out.put_datetime(times[slot]);
                 }
                 Kind::Tags => {
                     let text = cx.raw(column);
@@ -183,33 +217,49 @@ impl Normalizer {
                             Some(tags) => self.tags_cache = (text.to_string(), tags),
                             None => {
                                 cx.error(column, format!("expected a JSON object like {{\"team\":\"data\"}}, found {}", excerpt(text)));
-                                continue;
+                                // Keep the columns aligned; the row is dropped below.
+                                self.tags_cache = (String::new(), values::ParsedTags::default());
                             }
                         }
                     }
                     let tags = &self.tags_cache.1;
                     if tags.non_scalar {
-                        cx.deviation(column, DeviationKind::NonScalarTag, "a tag value is an object or array".into());
+                        cx.deviation(
+                            column,
+                            DeviationKind::NonScalarTag,
+                            "a tag value is an object or array".into(),
+                        );
                     }
-                    rowbinary::put_str(out, if values::is_null(text) { "" } else { text });
-                    rowbinary::put_str_array(out, &tags.keys);
-                    rowbinary::put_str_array(out, &tags.values);
+                    out.put_str(if values::is_null(text) { "" } else { text });
+                    out.put_str_array(&tags.keys);
+                    out.put_str_array(&tags.values);
                 }
             }
         }
-        cx.period_order(Column::ChargePeriodStart, times[2], Column::ChargePeriodEnd, times[3]);
-        cx.period_order(Column::BillingPeriodStart, times[0], Column::BillingPeriodEnd, times[1]);
-        rowbinary::put_str(out, &self.stamp.source);
-        rowbinary::put_str(out, &self.stamp.batch_id);
-        rowbinary::put_str(out, &self.file_label);
-        rowbinary::put_u64(out, source_row);
-        rowbinary::put_u64(out, fingerprint(&self.stamp.source, fields));
-        rowbinary::put_u32(out, self.stamp.ingested_at);
+        cx.period_order(
+            Column::ChargePeriodStart,
+            times[2],
+            Column::ChargePeriodEnd,
+            times[3],
+        );
+        cx.period_order(
+            Column::BillingPeriodStart,
+            times[0],
+            Column::BillingPeriodEnd,
+            times[1],
+        );
+        out.put_str(&self.stamp.source);
+        out.put_str(&self.stamp.batch_id);
+        out.put_str(&self.file_label);
+        out.put_u64(source_row);
+        out.put_u64(fingerprint(&self.stamp.source, fields));
+        out.put_datetime(self.stamp.ingested_at);
         let errors_after = cx.problems.iter().filter(|p| p.deviation.is_none()).count();
         if errors_after != errors_before {
-            out.truncate(start);
+            out.abort_row();
             return false;
         }
+        out.end_row();
         true
     }
 }
