@@ -10,6 +10,7 @@ use ethnum::I256;
 use queries::Dec18;
 use serde::{Deserialize, Serialize};
 
+use crate::capacity::{self, PerResource};
 use crate::engine::{Allocation, CostGroup};
 use crate::split::{split_exact, units};
 
@@ -162,11 +163,7 @@ pub fn expand(
             .push(p);
     }
     let unit = |text: &str| units(text).unwrap_or(0);
-    let (cpu_price, ram_price, gpu_price) = (
-        unit(&config.cpu_core_hourly),
-        unit(&config.ram_gib_hourly),
-        unit(&config.gpu_hourly),
-    );
+    let prices = capacity::relative_prices(config);
     const GIB: i128 = 1 << 30;
 
     for (node, cost) in nodes.iter().zip(costs) {
@@ -198,64 +195,25 @@ pub fn expand(
             .get(&(node.day, node.cluster.as_str(), node.node.as_str()))
             .cloned()
             .unwrap_or_default();
-        // Capacity weights per resource, in (units × price); memory in GiB.
-        let resources: [(i128, i128, Box<dyn Fn(&PodDay) -> i128>); 3] = [
-            (
-                node.cpu_core_seconds.0,
-                cpu_price,
-                Box::new(|p: &PodDay| p.cpu_core_seconds.0),
-            ),
-            (
-                node.memory_byte_seconds.0 / GIB,
-                ram_price,
-                Box::new(|p: &PodDay| p.memory_byte_seconds.0 / GIB),
-            ),
-            (
-                node.gpu_seconds.0,
-                gpu_price,
-                Box::new(|p: &PodDay| p.gpu_seconds.0),
-            ),
+        // Memory in GiB, so the relative price per GiB-hour applies.
+        let capacity = [
+            node.cpu_core_seconds.0,
+            node.memory_byte_seconds.0 / GIB,
+            node.gpu_seconds.0,
         ];
-        let weights: Vec<i128> = resources
+        let usage: Vec<PerResource> = workloads
             .iter()
-            .map(|(capacity, price, _)| {
-                (I256::from(*capacity) * I256::from(*price)
-                    / I256::from(1_000_000_000_000_000_000i128))
-                .as_i128()
+            .map(|p| {
+                [
+                    p.cpu_core_seconds.0,
+                    p.memory_byte_seconds.0 / GIB,
+                    p.gpu_seconds.0,
+                ]
             })
             .collect();
-        let parts = if weights.iter().all(|w| *w == 0) {
-            (vec![billed, 0, 0], vec![effective, 0, 0])
-        } else {
-            (
-                split_exact(billed, &weights),
-                split_exact(effective, &weights),
-            )
-        };
-        // Each resource's part to the workloads by max(request, usage), the rest idle.
-        let mut pod_billed = vec![0i128; workloads.len()];
-        let mut pod_effective = vec![0i128; workloads.len()];
-        let (mut idle_billed, mut idle_effective) = (0i128, 0i128);
-        for (r, (capacity, _, used)) in resources.iter().enumerate() {
-            let mut shares: Vec<i128> = workloads.iter().map(|p| used(p).max(0)).collect();
-            let used_total: i128 = shares.iter().sum();
-            shares.push((*capacity - used_total).max(0));
-            if shares.iter().all(|s| *s == 0) {
-                idle_billed += parts.0[r];
-                idle_effective += parts.1[r];
-                continue;
-            }
-            let (b, e) = (
-                split_exact(parts.0[r], &shares),
-                split_exact(parts.1[r], &shares),
-            );
-            for i in 0..workloads.len() {
-                pod_billed[i] += b[i];
-                pod_effective[i] += e[i];
-            }
-            idle_billed += b[workloads.len()];
-            idle_effective += e[workloads.len()];
-        }
+        let parts = capacity::by_resource((billed, effective), capacity, prices);
+        let (pod_costs, (idle_billed, idle_effective)) =
+            capacity::to_consumers(parts, capacity, &usage);
         // Pod labels are matched and read like tags; the namespace has a matcher of its own.
         let workload_group =
             |p: &PodDay, billed: i128, effective: i128, resource_id: String| CostGroup {
@@ -273,12 +231,12 @@ pub fn expand(
         for (i, p) in workloads.iter().enumerate() {
             out.groups.push(workload_group(
                 p,
-                pod_billed[i],
-                pod_effective[i],
+                pod_costs[i].0,
+                pod_costs[i].1,
                 format!("k8s://{}/{}/{}", p.cluster, p.namespace, p.workload),
             ));
         }
-        let weights: Vec<i128> = pod_effective.iter().map(|e| (*e).max(0)).collect();
+        let weights: Vec<i128> = pod_costs.iter().map(|c| c.1.max(0)).collect();
         if config.share_idle && weights.iter().any(|w| *w > 0) {
             let (b, e) = (
                 split_exact(idle_billed, &weights),

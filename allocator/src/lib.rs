@@ -1,6 +1,7 @@
 //! Allocation: every cost row to a service, team and env by ordered ownership rules; shared pools
 //! split among services (even, proportional to a metric, weighted by direct cost, fixed shares);
 //! money conserved exactly: allocated + unallocated = input, per day, in integer units of 10^-18.
+pub mod capacity;
 pub mod config;
 pub mod engine;
 pub mod kubernetes;

@@ -9,10 +9,11 @@ use ethnum::I256;
 use queries::Dec18;
 use serde::{Deserialize, Serialize};
 
+use crate::capacity::{self, PerResource};
 use crate::engine::{Allocation, CostGroup};
 use crate::kubernetes::{KubernetesConfig, PRICE_SOURCE};
 use crate::matcher::glob;
-use crate::split::{split_exact, units};
+use crate::split::units;
 
 /// A job's TRES-seconds on one day (sql/slurm_job_days.sql).
 #[derive(Debug, Clone, Default, PartialEq, Row, Serialize, Deserialize)]
@@ -173,26 +174,11 @@ pub fn expand(
                 out.unpriced_job_days += jobs.len();
                 continue;
             };
-            let prices = [
-                units(&relative.cpu_core_hourly),
-                units(&relative.ram_gib_hourly),
-                units(&relative.gpu_hourly),
-            ]
-            .map(|u| u.unwrap_or(0));
-            let weights: Vec<i128> = capacity
-                .iter()
-                .zip(prices)
-                .map(|(c, price)| (I256::from(*c) * I256::from(price) / I256::from(ONE)).as_i128())
-                .collect();
-            let costs = if weights.iter().all(|w| *w == 0) {
-                [(billed, effective), (0, 0), (0, 0)]
-            } else {
-                let (b, e) = (
-                    split_exact(billed, &weights),
-                    split_exact(effective, &weights),
-                );
-                [(b[0], e[0]), (b[1], e[1]), (b[2], e[2])]
-            };
+            let costs = capacity::by_resource(
+                (billed, effective),
+                capacity,
+                capacity::relative_prices(relative),
+            );
             (source, costs)
         } else {
             // Configured rates: cost of the whole capacity (or of what the jobs used, if larger).
@@ -218,29 +204,9 @@ pub fn expand(
             };
             (source, costs)
         };
-        let mut job_cost = vec![(0i128, 0i128); jobs.len()];
-        let (mut idle_billed, mut idle_effective) = (0i128, 0i128);
-        for r in 0..3 {
-            let mut shares: Vec<i128> = jobs.iter().map(|j| used(j)[r].max(0)).collect();
-            let used_total: i128 = shares.iter().sum();
-            shares.push((capacity[r] - used_total).max(0));
-            let (billed, effective) = resource_costs[r];
-            if shares.iter().all(|s| *s == 0) {
-                idle_billed += billed;
-                idle_effective += effective;
-                continue;
-            }
-            let (b, e) = (
-                split_exact(billed, &shares),
-                split_exact(effective, &shares),
-            );
-            for i in 0..jobs.len() {
-                job_cost[i].0 += b[i];
-                job_cost[i].1 += e[i];
-            }
-            idle_billed += b[jobs.len()];
-            idle_effective += e[jobs.len()];
-        }
+        let usage: Vec<PerResource> = jobs.iter().map(|j| used(j)).collect();
+        let (job_cost, (idle_billed, idle_effective)) =
+            capacity::to_consumers(resource_costs, capacity, &usage);
         for (j, (billed, effective)) in jobs.iter().zip(job_cost) {
             out.groups.push(CostGroup {
                 day,

@@ -85,15 +85,14 @@ fn allocated_per_day(rows: &[DayKind]) -> BTreeMap<String, Decimal> {
     sums
 }
 
-#[tokio::test]
-async fn every_method_runs_on_clickhouse_and_every_dollar_is_conserved() {
-    let store = test_store("allocate").await;
+/// A test database holding a generated bill (and its daily service metrics); returns the
+/// store, the folder that keeps the files alive, and the bill's path.
+async fn store_with_bill(
+    name: &str,
+    options: GenerateOptions,
+) -> (Store, tempfile::TempDir, std::path::PathBuf) {
+    let store = test_store(name).await;
     let dir = tempfile::tempdir().unwrap();
-    let options = GenerateOptions {
-        rows: 15_000,
-        seed: 17,
-        ..GenerateOptions::default()
-    };
     let costs = dir.path().join("costs.csv");
     generate::write_csv(&options, std::fs::File::create(&costs).unwrap()).unwrap();
     let metrics = dir.path().join("metrics.csv");
@@ -108,6 +107,17 @@ async fn every_method_runs_on_clickhouse_and_every_dollar_is_conserved() {
     ingest::metrics::ingest_metrics(&store, &metrics, 5)
         .await
         .unwrap();
+    (store, dir, costs)
+}
+
+#[tokio::test]
+async fn every_method_runs_on_clickhouse_and_every_dollar_is_conserved() {
+    let options = GenerateOptions {
+        rows: 15_000,
+        seed: 17,
+        ..GenerateOptions::default()
+    };
+    let (store, _dir, costs) = store_with_bill("allocate", options).await;
 
     let config = demo_allocation();
     assert!(config.problems().is_empty(), "{:?}", config.problems());
@@ -216,25 +226,13 @@ async fn bad_metrics_files_are_refused_with_line_and_column() {
 
 #[tokio::test]
 async fn kubernetes_node_cost_reaches_workloads_and_idle_on_clickhouse() {
-    let store = test_store("k8s").await;
-    let dir = tempfile::tempdir().unwrap();
     let options = GenerateOptions {
         rows: 3_000,
         seed: 5,
         months: 1,
         ..GenerateOptions::default()
     };
-    let costs = dir.path().join("costs.csv");
-    generate::write_csv(&options, std::fs::File::create(&costs).unwrap()).unwrap();
-    FocusIngest {
-        paths: vec![costs.clone()],
-        source: "demo".into(),
-        strict: false,
-        max_errors: 5,
-    }
-    .run(&store, &ProgressBar::hidden())
-    .await
-    .unwrap();
+    let (store, _dir, costs) = store_with_bill("k8s", options).await;
     // Pick one real EC2 instance of the generated bill and run two workloads on it on one day.
     #[derive(clickhouse::Row, serde::Deserialize)]
     struct Instance {
@@ -307,25 +305,13 @@ team = "k8s-tenants""#,
 
 #[tokio::test]
 async fn slurm_jobs_are_costed_by_partition_on_clickhouse() {
-    let store = test_store("slurm").await;
-    let dir = tempfile::tempdir().unwrap();
     let options = GenerateOptions {
         rows: 3_000,
         seed: 8,
         months: 1,
         ..GenerateOptions::default()
     };
-    let costs = dir.path().join("costs.csv");
-    generate::write_csv(&options, std::fs::File::create(&costs).unwrap()).unwrap();
-    FocusIngest {
-        paths: vec![costs.clone()],
-        source: "demo".into(),
-        strict: false,
-        max_errors: 5,
-    }
-    .run(&store, &ProgressBar::hidden())
-    .await
-    .unwrap();
+    let (store, _dir, costs) = store_with_bill("slurm", options).await;
     // Jobs as sacct reports them; 1003 runs across midnight, 1004 was cancelled before it started.
     store
         .client()
