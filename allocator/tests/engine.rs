@@ -332,6 +332,61 @@ fn arb_pools() -> impl Strategy<Value = Vec<Pool>> {
     })
 }
 
+/// Rule sets drawn from templates: literal owners by billing dimension, tags with fallbacks and
+/// defaults, resource patterns; in random order, so which rule wins varies too.
+fn arb_rules() -> impl Strategy<Value = Vec<Rule>> {
+    let templates = vec![
+        Rule {
+            name: "rds".into(),
+            when: Matcher {
+                service_name: Some("RDS".into()),
+                ..Matcher::default()
+            },
+            service: OwnerValue::Literal("db".into()),
+            team: Some(OwnerValue::Literal("platform".into())),
+            env: None,
+        },
+        Rule {
+            name: "team-tag".into(),
+            when: Matcher {
+                tags: [("team".to_string(), "t*".to_string())].into(),
+                ..Matcher::default()
+            },
+            service: OwnerValue::FromTags {
+                tag: vec!["app".into(), "service".into()],
+                default: Some("shared".into()),
+            },
+            team: Some(OwnerValue::FromTags {
+                tag: vec!["team".into()],
+                default: None,
+            }),
+            env: None,
+        },
+        Rule {
+            name: "resource".into(),
+            when: Matcher {
+                resource_id: Some("res-EC2-*".into()),
+                ..Matcher::default()
+            },
+            service: OwnerValue::FromTags {
+                tag: vec!["service".into()],
+                default: None,
+            },
+            team: None,
+            env: Some(OwnerValue::Literal("prod".into())),
+        },
+    ];
+    (prop::sample::subsequence(templates, 0..=3), any::<bool>()).prop_map(
+        |(mut rules, with_tags)| {
+            if with_tags {
+                rules.extend(tag_rules());
+            }
+            rules.reverse();
+            rules
+        },
+    )
+}
+
 fn totals_per_day(billed: impl Iterator<Item = (u16, i128, i128)>) -> BTreeMap<u16, (i128, i128)> {
     let mut sums = BTreeMap::new();
     for (day, b, e) in billed {
@@ -347,10 +402,11 @@ proptest! {
     #[test]
     fn allocated_plus_unallocated_equals_input_every_day(
         groups in arb_groups(),
+        rules in arb_rules(),
         pools in arb_pools(),
         metric_days in prop::collection::vec((0u16..4, prop::sample::select(vec!["a", "b", "c"]), 0i128..1_000_000), 0..8),
     ) {
-        let config = AllocationConfig { rules: tag_rules(), pools, ..AllocationConfig::default() };
+        let config = AllocationConfig { rules, pools, ..AllocationConfig::default() };
         prop_assume!(config.pool_cycle().is_none());
         let metrics: Vec<MetricValue> = metric_days.into_iter().map(|(d, s, v)| metric(d, s, v)).collect();
         let out = allocate(&config, &groups, &metrics);
@@ -358,5 +414,25 @@ proptest! {
         let output = totals_per_day(out.iter().map(|a| (a.day, a.billed.0, a.effective.0)));
         prop_assert_eq!(input, output);
         prop_assert!(out.iter().all(|a| ["direct", "pool", "unallocated"].contains(&a.kind.as_str())));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+    #[test]
+    fn machine_cost_is_conserved_across_resources_consumers_and_idle(
+        billed in -1_000_000_000_000_000_000_000i128..1_000_000_000_000_000_000_000_000,
+        effective in 0i128..1_000_000_000_000_000_000_000_000,
+        capacity in prop::array::uniform3(0i128..1_000_000_000_000_000_000_000_000),
+        prices in prop::array::uniform3(0i128..10_000_000_000_000_000_000),
+        usage in prop::collection::vec(prop::array::uniform3(0i128..1_000_000_000_000_000_000_000_000), 0..12),
+    ) {
+        let parts = allocator::capacity::by_resource((billed, effective), capacity, prices);
+        prop_assert_eq!(parts.iter().map(|p| p.0).sum::<i128>(), billed);
+        prop_assert_eq!(parts.iter().map(|p| p.1).sum::<i128>(), effective);
+        let (consumers, idle) = allocator::capacity::to_consumers(parts, capacity, &usage);
+        prop_assert_eq!(consumers.len(), usage.len());
+        prop_assert_eq!(consumers.iter().map(|c| c.0).sum::<i128>() + idle.0, billed);
+        prop_assert_eq!(consumers.iter().map(|c| c.1).sum::<i128>() + idle.1, effective);
     }
 }
