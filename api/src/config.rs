@@ -73,6 +73,9 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
     }
     figment = figment.merge(
         Env::prefixed("COSTMILL_")
+            // COSTMILL_CONFIG and COSTMILL_LOG are read elsewhere; COSTMILL_TEST_* belong to the
+            // test suite (scripts/test.sh), whose commands inherit them.
+            .filter(|key| !key.as_str().starts_with("test_"))
             .split("__")
             .ignore(&["config", "log"]),
     );

@@ -177,10 +177,13 @@ fn demo_ingests_and_reports_month_over_month() {
     assert!(demo.status.success(), "{stderr}");
     for needle in [
         "ingested 4000 rows",
-        "EffectiveCost by provider",
-        "EffectiveCost by tag:team",
-        "(untagged)",
         "spec deviations",
+        "metric values (kafka_bytes, key_count, table_bytes)",
+        "conservation checked",
+        "EffectiveCost by provider",
+        "EffectiveCost by team",
+        "unallocated",
+        "top movers by service in 2026-10",
     ] {
         assert!(
             stdout.contains(needle),
@@ -223,7 +226,11 @@ fn demo_ingests_and_reports_month_over_month() {
     assert_eq!(windowed, september);
 
     let bad = costmill(dir.path(), &env, &["costs", "--by", "colour"]);
-    assert!(text(&bad)
-        .1
-        .contains("expected provider, service, service-category, sub-account, region or tag:KEY"));
+    let (_, stderr) = text(&bad);
+    assert!(
+        stderr.contains(
+            "--by colour: expected service, team, env (allocated owners), provider, cloud-service"
+        ),
+        "{stderr}"
+    );
 }
