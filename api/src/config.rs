@@ -75,7 +75,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
         Env::prefixed("COSTMILL_")
             // COSTMILL_CONFIG and COSTMILL_LOG are read elsewhere; COSTMILL_TEST_* belong to the
             // test suite (scripts/test.sh), whose commands inherit them.
-            .filter(|key| !key.as_str().starts_with("test_"))
+            .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_"))
             .split("__")
             .ignore(&["config", "log"]),
     );

@@ -8,10 +8,15 @@ use rust_decimal::Decimal;
 
 fn costmill(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_costmill"));
+    // As under scripts/test.sh: the suite's own variables must not upset the binary.
     command
         .current_dir(dir)
         .args(args)
-        .env("COSTMILL_DATA_DIR", dir.join("data"));
+        .env("COSTMILL_DATA_DIR", dir.join("data"))
+        .env(
+            "COSTMILL_TEST_DATA_DIR",
+            std::env::temp_dir().join("costmill-test-clickhouse"),
+        );
     for (key, value) in env {
         command.env(key, value);
     }
