@@ -10,4 +10,9 @@ stop_server() {
     COSTMILL_DATA_DIR="$COSTMILL_TEST_DATA_DIR" target/debug/costmill db stop >/dev/null 2>&1 || true
 }
 trap stop_server EXIT
-cargo test --workspace "$@"
+# --all-targets: every unit, integration and property test; there are no doc tests, and empty
+# doc-test runs would end the log on "0 passed".
+log="$(mktemp)"
+cargo test --workspace --all-targets "$@" 2>&1 | tee "$log"
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
+rm -f "$log"
