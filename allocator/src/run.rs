@@ -2,8 +2,8 @@
 //! window's day partitions of `allocations` atomically; then check conservation in the database.
 use std::time::{Duration, Instant};
 
-use clickhouse::Row;
-use queries::{q, Dec18, Param, Store, StoreError};
+use clickhouse::{Row, RowOwned, RowRead};
+use queries::{q, Dec18, Param, Query, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::kubernetes::{self, NodeDay, PodDay};
@@ -94,6 +94,21 @@ fn day_param(day: u16) -> Param {
     Param::DateTime(i64::from(day) * SECONDS_PER_DAY)
 }
 
+/// A query over the window `[from, to)` (its `{from:DateTime}` and `{to:DateTime}`).
+async fn fetch_window<T: RowOwned + RowRead>(
+    store: &Store,
+    query: Query,
+    (from, to): (u16, u16),
+) -> Result<Vec<T>, StoreError> {
+    store
+        .fetch_all(
+            &query
+                .bind("from", day_param(from))
+                .bind("to", day_param(to)),
+        )
+        .await
+}
+
 /// Allocate `[from, to)` (days since 1970-01-01); without a window, every day with cost data.
 pub async fn run(
     store: &Store,
@@ -132,13 +147,7 @@ pub async fn run(
     if from >= to {
         return Ok(report);
     }
-    let inputs: Vec<CostGroup> = store
-        .fetch_all(
-            &q::allocation_inputs()
-                .bind("from", day_param(from))
-                .bind("to", day_param(to)),
-        )
-        .await?;
+    let inputs: Vec<CostGroup> = fetch_window(store, q::allocation_inputs(), (from, to)).await?;
     let metrics_from = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
         + chrono::Days::new(u64::from(from.saturating_sub(31)));
     let metrics_to = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
@@ -150,27 +159,9 @@ pub async fn run(
                 .bind("to", Param::Date(metrics_to)),
         )
         .await?;
-    let nodes: Vec<NodeDay> = store
-        .fetch_all(
-            &q::k8s_node_days()
-                .bind("from", day_param(from))
-                .bind("to", day_param(to)),
-        )
-        .await?;
-    let pods: Vec<PodDay> = store
-        .fetch_all(
-            &q::k8s_pod_days()
-                .bind("from", day_param(from))
-                .bind("to", day_param(to)),
-        )
-        .await?;
-    let jobs: Vec<JobDay> = store
-        .fetch_all(
-            &q::slurm_job_days()
-                .bind("from", day_param(from))
-                .bind("to", day_param(to)),
-        )
-        .await?;
+    let nodes: Vec<NodeDay> = fetch_window(store, q::k8s_node_days(), (from, to)).await?;
+    let pods: Vec<PodDay> = fetch_window(store, q::k8s_pod_days(), (from, to)).await?;
+    let jobs: Vec<JobDay> = fetch_window(store, q::slurm_job_days(), (from, to)).await?;
     report.input_groups = inputs.len();
     let engine_config = config.clone();
     let (allocations, unpriced, unpriced_jobs) = tokio::task::spawn_blocking(move || {
@@ -273,13 +264,8 @@ pub async fn check_conservation(
     store: &Store,
     (from, to): (u16, u16),
 ) -> Result<(), AllocateError> {
-    let balances: Vec<DayBalance> = store
-        .fetch_all(
-            &q::allocation_conservation()
-                .bind("from", day_param(from))
-                .bind("to", day_param(to)),
-        )
-        .await?;
+    let balances: Vec<DayBalance> =
+        fetch_window(store, q::allocation_conservation(), (from, to)).await?;
     for b in balances {
         if b.input_billed != b.allocated_billed || b.input_effective != b.allocated_effective {
             return Err(AllocateError::Conservation {
