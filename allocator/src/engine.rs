@@ -386,7 +386,8 @@ fn apply_pool(
             .or_default() += e.effective;
     }
     // Pooled amounts are split per day, env and billing source.
-    let mut sums: BTreeMap<(u16, String, String), (i128, i128, u64, String)> = BTreeMap::new();
+    let mut sums: BTreeMap<(u16, String, String), (i128, i128, u64, String, String)> =
+        BTreeMap::new();
     for e in chosen {
         let source = pool
             .from_service
@@ -397,20 +398,18 @@ fn apply_pool(
         } else {
             format!("{} > {}", e.pool, pool.name)
         };
+        // The first entry of a slot names the pool path and the source it came through.
         let slot = sums
             .entry((e.day, e.env, e.cost_source))
-            .or_insert((0, 0, 0, String::new()));
+            .or_insert_with(|| (0, 0, 0, via, source));
         slot.0 += e.billed;
         slot.1 += e.effective;
         slot.2 += e.input_rows;
-        if slot.3.is_empty() {
-            slot.3 = format!("{via}|{source}");
-        }
     }
     let empty = BTreeMap::new();
     let mut produced = Vec::new();
-    for ((day, env, cost_source), (billed, effective, rows, via_source)) in sums {
-        let (via, source) = via_source.split_once('|').expect("joined above");
+    for ((day, env, cost_source), (billed, effective, rows, via, source)) in sums {
+        let (via, source) = (via.as_str(), source.as_str());
         let direct_today = direct.get(&day).unwrap_or(&empty);
         let (targets, weights, method) =
             targets_and_weights(pool, day, direct_today, pooled_sources, metrics);
