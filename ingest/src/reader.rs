@@ -126,10 +126,7 @@ impl CsvRecords {
         let mut reader = csv::ReaderBuilder::new()
             .buffer_capacity(1 << 20)
             .from_reader(input);
-        let raw = reader
-            .byte_headers()
-            .map_err(|e| csv_error(e, &[]))?
-            .clone();
+        let raw = reader.byte_headers().map_err(|e| csv_error(e))?.clone();
         let mut headers = Vec::with_capacity(raw.len());
         for (i, field) in raw.iter().enumerate() {
             let header = std::str::from_utf8(field).map_err(|e| ReadError {
@@ -156,7 +153,7 @@ impl CsvRecords {
     }
 }
 
-fn csv_error(error: csv::Error, headers: &[String]) -> ReadError {
+fn csv_error(error: csv::Error) -> ReadError {
     let line = error.position().map(|p| p.line()).unwrap_or(0);
     match error.kind() {
         csv::ErrorKind::UnequalLengths { expected_len, len, .. } => ReadError {
@@ -176,10 +173,7 @@ fn csv_error(error: csv::Error, headers: &[String]) -> ReadError {
             column: None,
             message: format!("read failed: {io} (a corrupt or truncated file?)"),
         },
-        _ => {
-            let _ = headers;
-            ReadError { location: Location::Line(line), column: None, message: error.to_string() }
-        }
+        _ => ReadError { location: Location::Line(line), column: None, message: error.to_string() },
     }
 }
 
@@ -201,7 +195,7 @@ impl RecordReader for CsvRecords {
             match self.reader.read_byte_record(&mut record) {
                 Ok(false) => return Ok(()),
                 Ok(true) => {}
-                Err(e) => return Err(csv_error(e, &self.headers)),
+                Err(e) => return Err(csv_error(e)),
             }
             let line = record.position().map(|p| p.line()).unwrap_or(0);
             let mut fields: Vec<&str> = Vec::with_capacity(self.headers.len());
