@@ -1,7 +1,7 @@
 //! Streaming record readers: CSV (plain or gzip) and Parquet (one row group at a time).
 //! Each hands records to a callback as text fields, with their location in the file.
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -78,11 +78,11 @@ pub fn open(
     let n = file
         .read(&mut magic)
         .map_err(|e| file_error(format!("cannot read: {e}")))?;
-    drop(file);
     if n == 4 && &magic == b"PAR1" {
         return Ok(Box::new(ParquetRecords::open(path)?));
     }
-    let file = File::open(path).map_err(|e| file_error(format!("cannot open: {e}")))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| file_error(format!("cannot read: {e}")))?;
     let input: Box<dyn Read + Send> = if n >= 2 && magic[..2] == [0x1f, 0x8b] {
         Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
             1 << 20,
