@@ -1,7 +1,9 @@
 //! `[allocation]` in costmill.toml: ordered ownership rules and shared pools.
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
+use queries::Dec18;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::matcher::Matcher;
 
@@ -96,9 +98,53 @@ pub struct Pool {
     /// `proportional`: fallback for a day without the metric. Default: `previous`.
     #[serde(default)]
     pub missing_metric: MissingMetric,
-    /// `fixed`: percent per target service, summing to 100.
-    #[serde(default)]
-    pub shares: BTreeMap<String, f64>,
+    /// `fixed`: percent per target service, exact decimals adding up to exactly 100. TOML
+    /// integers (`60`), floats (`33.3`) and strings (`"33.3"`) are accepted; a float is read
+    /// through its shortest round-trip text, so `33.3` is exactly 33.3, not 33.29999….
+    #[serde(default, deserialize_with = "deserialize_shares")]
+    pub shares: BTreeMap<String, Decimal>,
+}
+
+/// A share as written in the configuration.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ShareValue {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+/// The exact decimal a configured share stands for.
+pub fn share_decimal(text_or_number: &str) -> Result<Decimal, String> {
+    let text = text_or_number.trim();
+    Decimal::from_str_exact(text)
+        .map_err(|_| format!("`{text}` is not a decimal number like 33.3"))
+}
+
+fn deserialize_shares<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, Decimal>, D::Error> {
+    use serde::de::Error;
+    let raw: BTreeMap<String, ShareValue> = BTreeMap::deserialize(deserializer)?;
+    raw.into_iter()
+        .map(|(target, value)| {
+            let share = match value {
+                ShareValue::Int(i) => Ok(Decimal::from(i)),
+                // Rust prints the shortest text that reads back as the same float: 33.3 → "33.3".
+                ShareValue::Float(f) if f.is_finite() => share_decimal(&f.to_string()),
+                ShareValue::Float(f) => Err(format!("`{f}` is not a finite number")),
+                ShareValue::Text(t) => share_decimal(&t),
+            };
+            share
+                .map(|s| (target.clone(), s))
+                .map_err(|e| D::Error::custom(format!("shares.{target}: {e}")))
+        })
+        .collect()
+}
+
+/// A fixed share in Decimal(38, 18) units (percent × 10^18); `None` beyond 18 decimals.
+pub fn share_units(share: Decimal) -> Option<i128> {
+    Dec18::from_decimal_exact(share).map(|d| d.0)
 }
 
 impl AllocationConfig {
@@ -159,18 +205,30 @@ impl AllocationConfig {
                     )
                 }
                 PoolMethod::Fixed => {
-                    let total: f64 = pool.shares.values().sum();
-                    if pool.shares.is_empty() || (total - 100.0).abs() > 1e-9 {
+                    // Exact: 33.3 + 33.3 + 33.4 is 100, 33.33 × 3 is not.
+                    let total: Decimal = pool.shares.values().sum();
+                    if pool.shares.is_empty() || total != Decimal::ONE_HUNDRED {
                         push(
                             format!("{key}.shares"),
-                            format!("fixed shares must add up to 100, they add up to {total}"),
+                            format!(
+                                "fixed shares must add up to exactly 100, they add up to {}",
+                                total.normalize()
+                            ),
                         );
                     }
-                    if pool.shares.values().any(|s| *s < 0.0) {
+                    if pool.shares.values().any(|s| s.is_sign_negative() && !s.is_zero()) {
                         push(
                             format!("{key}.shares"),
                             "shares must not be negative".into(),
                         );
+                    }
+                    for (target, share) in &pool.shares {
+                        if share_units(*share).is_none() {
+                            push(
+                                format!("{key}.shares.{target}"),
+                                format!("`{share}` has more than 18 decimals"),
+                            );
+                        }
                     }
                 }
                 _ => {}
@@ -295,7 +353,11 @@ mod tests {
         p.method = PoolMethod::Proportional;
         let mut f = pool("f", "cache", &[]);
         f.method = PoolMethod::Fixed;
-        f.shares = [("a".to_string(), 60.0), ("b".to_string(), 30.0)].into();
+        f.shares = [
+            ("a".to_string(), Decimal::from(60)),
+            ("b".to_string(), Decimal::from(30)),
+        ]
+        .into();
         let config = AllocationConfig {
             rules: vec![],
             pools: vec![p, f],
@@ -306,5 +368,52 @@ mod tests {
             keys,
             ["allocation.pools[0].metric", "allocation.pools[1].shares"]
         );
+    }
+
+    #[test]
+    fn shares_are_exact_decimals_from_integers_floats_and_strings() {
+        let pool: Pool = toml::from_str(
+            r#"name = "cache"
+from_service = "cache"
+method = "fixed"
+shares = { a = 33.3, b = "33.3", c = 33.4 }"#,
+        )
+        .unwrap();
+        let share = |t: &str| pool.shares[t].to_string();
+        assert_eq!((share("a"), share("b"), share("c")), ("33.3".into(), "33.3".into(), "33.4".into()));
+        let config = AllocationConfig {
+            pools: vec![pool],
+            ..AllocationConfig::default()
+        };
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+
+        let thirds: Pool = toml::from_str(
+            r#"name = "cache"
+from_service = "cache"
+method = "fixed"
+shares = { a = 33.33, b = 33.33, c = 33.33, d = 0 }"#,
+        )
+        .unwrap();
+        assert_eq!(thirds.shares["d"], Decimal::ZERO);
+        let config = AllocationConfig {
+            pools: vec![thirds],
+            ..AllocationConfig::default()
+        };
+        assert_eq!(
+            config.problems(),
+            [(
+                "allocation.pools[0].shares".to_string(),
+                "fixed shares must add up to exactly 100, they add up to 99.99".to_string()
+            )]
+        );
+        let bad = toml::from_str::<Pool>(
+            r#"name = "cache"
+from_service = "cache"
+method = "fixed"
+shares = { a = "a third" }"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("shares.a: `a third` is not a decimal number"), "{bad}");
     }
 }

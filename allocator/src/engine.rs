@@ -1,6 +1,14 @@
 //! The allocation engine, pure and in memory: cost groups (rows aggregated per day and billing
 //! dimensions) in, allocations out. Every split is exact (see [`crate::split`]), so for every
-//! day: sum of allocations = sum of inputs, for billed and effective cost alike.
+//! day and currency: sum of allocations = sum of inputs, for billed and effective cost alike.
+//!
+//! Each day is allocated on its own: nothing computed for one day (the dominant team of a
+//! service, the active services, the weights) depends on another day of the input, so a day's
+//! allocation is the same whatever window it was allocated in. Only proportional pools look back
+//! in time, at the metric values of up to 31 earlier days, which the caller passes.
+//!
+//! Amounts of different currencies are never added: pools split each currency's amount on its
+//! own, and every output row carries one currency.
 use std::collections::{BTreeMap, BTreeSet};
 
 use clickhouse::Row;
@@ -22,6 +30,8 @@ pub struct CostGroup {
     pub sub_account_name: String,
     pub resource_id: String,
     pub charge_category: String,
+    /// FOCUS BillingCurrency, e.g. `USD`.
+    pub currency: String,
     pub tag_keys: Vec<String>,
     pub tag_values: Vec<String>,
     pub billed: Dec18,
@@ -29,6 +39,9 @@ pub struct CostGroup {
     pub rows: u64,
     /// Kubernetes namespace, for workload rows made from node cost; empty for billing rows.
     pub k8s_namespace: String,
+    /// For the day's share of a charge spanning several days: its charge period, `2026-09-01 →
+    /// 2026-10-01` (see [`crate::spread`]); empty for single-day charges.
+    pub charge_period: String,
 }
 
 impl CostGroup {
@@ -76,7 +89,9 @@ pub struct Allocation {
     pub service: String,
     pub team: String,
     pub env: String,
-    /// `direct`, `pool` or `unallocated`.
+    /// The billing currency of `billed` and `effective`.
+    pub currency: String,
+    /// `direct`, `pool`, `unallocated` or `idle`.
     pub kind: String,
     /// Pools this amount went through, `kafka > platform`; empty for direct.
     pub pool: String,
@@ -104,6 +119,7 @@ struct Entry {
     service: String,
     team: String,
     env: String,
+    currency: String,
     kind: AllocationKind,
     pool: String,
     method: String,
@@ -146,11 +162,31 @@ fn owner(config: &AllocationConfig, row: &CostGroup) -> Option<(String, String, 
     })
 }
 
-/// Allocate cost groups by the rules, then the pools in order.
+/// Allocate cost groups by the rules, then the pools in order; each day on its own (see the
+/// module documentation). `metrics` holds the values proportional pools split by, with up to 31
+/// days before the first day for the `previous` fallback.
 pub fn allocate(
     config: &AllocationConfig,
     groups: &[CostGroup],
     metrics: &[MetricValue],
+) -> Vec<Allocation> {
+    let metrics = MetricIndex::new(metrics);
+    let mut by_day: BTreeMap<u16, Vec<&CostGroup>> = BTreeMap::new();
+    for g in groups {
+        by_day.entry(g.day).or_default().push(g);
+    }
+    let mut out = Vec::new();
+    for groups in by_day.values() {
+        out.extend(allocate_day(config, groups, &metrics));
+    }
+    out
+}
+
+/// One day's cost groups.
+fn allocate_day(
+    config: &AllocationConfig,
+    groups: &[&CostGroup],
+    metrics: &MetricIndex<'_>,
 ) -> Vec<Allocation> {
     let mut entries: Vec<Entry> = groups
         .iter()
@@ -172,21 +208,26 @@ pub fn allocate(
                     "no rule matched".into(),
                 ),
             };
+            let mut input_ref = if row.resource_id.is_empty() {
+                format!("({})", row.charge_category)
+            } else {
+                row.resource_id.clone()
+            };
+            if !row.charge_period.is_empty() {
+                input_ref = format!("{input_ref} [spread {}]", row.charge_period);
+            }
             Entry {
                 origin: Some(i),
                 day: row.day,
                 service,
                 team,
                 env,
+                currency: row.currency.clone(),
                 kind,
                 pool: String::new(),
                 method,
                 cost_source: format!("{} / {}", row.provider, row.service_name),
-                input_ref: if row.resource_id.is_empty() {
-                    format!("({})", row.charge_category)
-                } else {
-                    row.resource_id.clone()
-                },
+                input_ref,
                 share: ONE,
                 billed: row.billed.0,
                 effective: row.effective.0,
@@ -195,35 +236,56 @@ pub fn allocate(
         })
         .collect();
 
-    let teams = dominant_teams(&entries);
+    let teams = DominantTeams::new(&entries);
     let pooled_sources: BTreeSet<&str> = config
         .pools
         .iter()
         .filter_map(|p| p.from_service.as_deref())
         .collect();
-    let metrics = MetricIndex::new(metrics);
     for pool in &config.pools {
-        entries = apply_pool(pool, entries, groups, &teams, &pooled_sources, &metrics);
+        entries = apply_pool(pool, entries, groups, &teams, &pooled_sources, metrics);
     }
     aggregate(entries)
 }
 
-/// Each service's team: the team owning most of its direct cost (ties by name).
-fn dominant_teams(entries: &[Entry]) -> BTreeMap<String, String> {
-    let mut totals: BTreeMap<(&str, &str), i128> = BTreeMap::new();
-    for e in entries.iter().filter(|e| e.kind == AllocationKind::Direct) {
-        *totals.entry((&e.service, &e.team)).or_default() += e.effective.abs();
-    }
-    let mut best: BTreeMap<String, (String, i128)> = BTreeMap::new();
-    for ((service, team), total) in totals {
-        let slot = best
-            .entry(service.to_string())
-            .or_insert_with(|| (team.to_string(), total));
-        if total > slot.1 {
-            *slot = (team.to_string(), total);
+/// Each service's team on one day: the team owning most of its direct cost that day (ties by
+/// name), compared within one currency. A pooled amount in a currency takes the service's team
+/// in that currency; a service with no direct cost in it takes its team in the first currency
+/// (by code) it has direct cost in.
+struct DominantTeams {
+    /// service → currency → team
+    by_service: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl DominantTeams {
+    fn new(entries: &[Entry]) -> DominantTeams {
+        let mut totals: BTreeMap<(&str, &str, &str), i128> = BTreeMap::new();
+        for e in entries.iter().filter(|e| e.kind == AllocationKind::Direct) {
+            *totals
+                .entry((&e.service, &e.currency, &e.team))
+                .or_default() += e.effective.abs();
         }
+        let mut best: BTreeMap<(&str, &str), (&str, i128)> = BTreeMap::new();
+        for ((service, currency, team), total) in totals {
+            let slot = best.entry((service, currency)).or_insert((team, total));
+            if total > slot.1 {
+                *slot = (team, total);
+            }
+        }
+        let mut by_service: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for ((service, currency), (team, _)) in best {
+            by_service
+                .entry(service.to_string())
+                .or_default()
+                .insert(currency.to_string(), team.to_string());
+        }
+        DominantTeams { by_service }
     }
-    best.into_iter().map(|(s, (t, _))| (s, t)).collect()
+
+    fn get(&self, service: &str, currency: &str) -> Option<&String> {
+        let teams = self.by_service.get(service)?;
+        teams.get(currency).or_else(|| teams.values().next())
+    }
 }
 
 struct MetricIndex<'a> {
@@ -272,11 +334,21 @@ fn date(day: u16) -> String {
     .to_string()
 }
 
-/// Targets and weights of a pool on one day, and the method label (with any fallback).
+/// What a pool sees of one day's direct cost.
+struct DirectCost<'e> {
+    /// Services with direct cost that day, in any currency: the default targets.
+    active: BTreeSet<&'e str>,
+    /// currency → service → direct effective cost: the `weighted` weights.
+    by_currency: BTreeMap<&'e str, BTreeMap<&'e str, i128>>,
+}
+
+/// Targets and weights of a pool on one day for an amount in `currency`, and the method label
+/// (with any fallback).
 fn targets_and_weights(
     pool: &Pool,
     day: u16,
-    direct_by_service: &BTreeMap<&str, i128>,
+    currency: &str,
+    direct: &DirectCost<'_>,
     pooled_sources: &BTreeSet<&str>,
     metrics: &MetricIndex<'_>,
 ) -> (Vec<String>, Vec<i128>, String) {
@@ -285,10 +357,11 @@ fn targets_and_weights(
     } else if !pool.targets.is_empty() {
         pool.targets.clone()
     } else {
-        direct_by_service
+        direct
+            .active
             .iter()
-            .filter(|(s, cost)| **cost != 0 && **s != UNALLOCATED && !pooled_sources.contains(**s))
-            .map(|(s, _)| s.to_string())
+            .filter(|s| **s != UNALLOCATED && !pooled_sources.contains(**s))
+            .map(|s| s.to_string())
             .collect()
     };
     targets.sort();
@@ -297,23 +370,19 @@ fn targets_and_weights(
     let (weights, label) = match pool.method {
         PoolMethod::Even => (even(&targets), "even".to_string()),
         PoolMethod::Fixed => {
-            // Percent with 6 decimals, as integers: exact enough and deterministic.
+            // Percent as exact Decimal(38, 18) units.
             let weights = targets
                 .iter()
-                .map(|t| (pool.shares[t] * 1e6).round() as i128)
+                .map(|t| crate::config::share_units(pool.shares[t]).unwrap_or(0).max(0))
                 .collect();
             (weights, "fixed".to_string())
         }
         PoolMethod::Weighted => {
+            let empty = BTreeMap::new();
+            let costs = direct.by_currency.get(currency).unwrap_or(&empty);
             let weights = targets
                 .iter()
-                .map(|t| {
-                    direct_by_service
-                        .get(t.as_str())
-                        .copied()
-                        .unwrap_or(0)
-                        .max(0)
-                })
+                .map(|t| costs.get(t.as_str()).copied().unwrap_or(0).max(0))
                 .collect();
             (weights, "weighted".to_string())
         }
@@ -360,34 +429,56 @@ fn targets_and_weights(
     (targets, weights, label)
 }
 
+/// A pooled amount: per day, env, billing source and currency.
+struct PoolSlot {
+    billed: i128,
+    effective: i128,
+    rows: u64,
+    via: String,
+    source: String,
+}
+
 fn apply_pool(
     pool: &Pool,
     entries: Vec<Entry>,
-    groups: &[CostGroup],
-    teams: &BTreeMap<String, String>,
+    groups: &[&CostGroup],
+    teams: &DominantTeams,
     pooled_sources: &BTreeSet<&str>,
     metrics: &MetricIndex<'_>,
 ) -> Vec<Entry> {
     let selected = |e: &Entry| {
         let by_rows =
-            pool.when.is_empty() || e.origin.is_some_and(|o| pool.when.matches(&groups[o]));
+            pool.when.is_empty() || e.origin.is_some_and(|o| pool.when.matches(groups[o]));
         let by_service = pool.from_service.as_deref().is_none_or(|s| e.service == s);
         by_rows && by_service
     };
     let (chosen, mut kept): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(selected);
 
-    // Direct cost per service per day: the active services and the `weighted` weights.
-    let mut direct: BTreeMap<u16, BTreeMap<&str, i128>> = BTreeMap::new();
-    for e in kept.iter().filter(|e| e.kind == AllocationKind::Direct) {
-        *direct
-            .entry(e.day)
-            .or_default()
-            .entry(e.service.as_str())
-            .or_default() += e.effective;
+    // Direct cost per day, currency and service: the active services and the `weighted` weights.
+    let mut direct: BTreeMap<u16, DirectCost<'_>> = BTreeMap::new();
+    {
+        let mut sums: BTreeMap<(u16, &str, &str), i128> = BTreeMap::new();
+        for e in kept.iter().filter(|e| e.kind == AllocationKind::Direct) {
+            *sums
+                .entry((e.day, e.currency.as_str(), e.service.as_str()))
+                .or_default() += e.effective;
+        }
+        for ((day, currency, service), cost) in sums {
+            let slot = direct.entry(day).or_insert_with(|| DirectCost {
+                active: BTreeSet::new(),
+                by_currency: BTreeMap::new(),
+            });
+            if cost != 0 {
+                slot.active.insert(service);
+            }
+            slot.by_currency
+                .entry(currency)
+                .or_default()
+                .insert(service, cost);
+        }
     }
-    // Pooled amounts are split per day, env and billing source.
-    let mut sums: BTreeMap<(u16, String, String), (i128, i128, u64, String, String)> =
-        BTreeMap::new();
+    // Pooled amounts are split per day, env, billing source and currency.
+    let mut sums: BTreeMap<(u16, String, String, String), PoolSlot> = BTreeMap::new();
     for e in chosen {
         let source = pool
             .from_service
@@ -400,19 +491,28 @@ fn apply_pool(
         };
         // The first entry of a slot names the pool path and the source it came through.
         let slot = sums
-            .entry((e.day, e.env, e.cost_source))
-            .or_insert_with(|| (0, 0, 0, via, source));
-        slot.0 += e.billed;
-        slot.1 += e.effective;
-        slot.2 += e.input_rows;
+            .entry((e.day, e.env, e.cost_source, e.currency))
+            .or_insert_with(|| PoolSlot {
+                billed: 0,
+                effective: 0,
+                rows: 0,
+                via,
+                source,
+            });
+        slot.billed += e.billed;
+        slot.effective += e.effective;
+        slot.rows += e.input_rows;
     }
-    let empty = BTreeMap::new();
+    let no_direct = DirectCost {
+        active: BTreeSet::new(),
+        by_currency: BTreeMap::new(),
+    };
     let mut produced = Vec::new();
-    for ((day, env, cost_source), (billed, effective, rows, via, source)) in sums {
-        let (via, source) = (via.as_str(), source.as_str());
-        let direct_today = direct.get(&day).unwrap_or(&empty);
+    for ((day, env, cost_source, currency), slot) in sums {
+        let (via, source) = (slot.via.as_str(), slot.source.as_str());
+        let direct_today = direct.get(&day).unwrap_or(&no_direct);
         let (targets, weights, method) =
-            targets_and_weights(pool, day, direct_today, pooled_sources, metrics);
+            targets_and_weights(pool, day, &currency, direct_today, pooled_sources, metrics);
         if targets.is_empty() {
             // Nobody to split among: the money stays visible where it was, marked as such.
             produced.push(Entry {
@@ -420,25 +520,27 @@ fn apply_pool(
                 day,
                 service: source.to_string(),
                 team: teams
-                    .get(source)
+                    .get(source, &currency)
                     .cloned()
                     .unwrap_or_else(|| UNALLOCATED.into()),
                 env,
+                currency,
                 kind: AllocationKind::Pool,
                 pool: via.to_string(),
                 method: format!("{method} (no targets: kept by source)"),
                 cost_source,
                 input_ref: source.to_string(),
                 share: ONE,
-                billed,
-                effective,
-                input_rows: rows,
+                billed: slot.billed,
+                effective: slot.effective,
+                input_rows: slot.rows,
             });
             continue;
         }
         let total: i128 = weights.iter().sum();
-        let billed_parts = split_exact(billed, &weights);
-        let effective_parts = split_exact(effective, &weights);
+        let billed_parts = split_exact(slot.billed, &weights);
+        let effective_parts = split_exact(slot.effective, &weights);
+        let residue_owner = crate::split::residue_owner(&weights);
         for (i, target) in targets.iter().enumerate() {
             if weights[i] == 0 && billed_parts[i] == 0 && effective_parts[i] == 0 {
                 continue;
@@ -448,10 +550,11 @@ fn apply_pool(
                 day,
                 service: target.clone(),
                 team: teams
-                    .get(target)
+                    .get(target, &currency)
                     .cloned()
                     .unwrap_or_else(|| "unassigned".into()),
                 env: env.clone(),
+                currency: currency.clone(),
                 kind: AllocationKind::Pool,
                 pool: via.to_string(),
                 method: method.clone(),
@@ -460,11 +563,7 @@ fn apply_pool(
                 share: crate::split::fraction(weights[i], total),
                 billed: billed_parts[i],
                 effective: effective_parts[i],
-                input_rows: if i == crate::split::residue_owner(&weights) {
-                    rows
-                } else {
-                    0
-                },
+                input_rows: if i == residue_owner { slot.rows } else { 0 },
             });
         }
     }
@@ -475,6 +574,7 @@ fn apply_pool(
 fn aggregate(entries: Vec<Entry>) -> Vec<Allocation> {
     type Key = (
         u16,
+        String,
         String,
         String,
         String,
@@ -492,6 +592,7 @@ fn aggregate(entries: Vec<Entry>) -> Vec<Allocation> {
             e.service,
             e.team,
             e.env,
+            e.currency,
             e.kind,
             e.pool,
             e.method,
@@ -507,13 +608,14 @@ fn aggregate(entries: Vec<Entry>) -> Vec<Allocation> {
     sums.into_iter()
         .map(
             |(
-                (day, service, team, env, kind, pool, method, cost_source, input_ref, share),
+                (day, service, team, env, currency, kind, pool, method, cost_source, input_ref, share),
                 (billed, effective, rows),
             )| Allocation {
                 day,
                 service,
                 team,
                 env,
+                currency,
                 kind: kind.as_str().to_string(),
                 pool,
                 method,

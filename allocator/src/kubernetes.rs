@@ -2,7 +2,9 @@
 //! price) is split into CPU, RAM and GPU by the node's capacity weighted with relative unit
 //! prices (OpenCost's method when only the node total is known); each workload gets
 //! max(request, usage) × unit price × time, GPUs by request; what no workload used is idle,
-//! shown per cluster and node, or shared to the node's workloads by their cost.
+//! shown per cluster and node, or shared to the node's workloads by their cost. A node billed in
+//! several currencies has each currency's cost split on its own.
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use clickhouse::Row;
@@ -56,6 +58,8 @@ pub struct KubernetesConfig {
     pub gpu_hourly: String,
     /// Share each node's idle cost among its workloads by their cost. Default: false (idle shown).
     pub share_idle: bool,
+    /// Currency of `instance_prices` (ISO 4217 code). Default: `USD`.
+    pub currency: String,
 }
 
 impl Default for KubernetesConfig {
@@ -66,8 +70,18 @@ impl Default for KubernetesConfig {
             ram_gib_hourly: "0.004237".into(),
             gpu_hourly: "0.95".into(),
             share_idle: false,
+            currency: DEFAULT_CURRENCY.into(),
         }
     }
+}
+
+/// The currency of configured prices when none is set.
+pub const DEFAULT_CURRENCY: &str = "USD";
+
+/// A problem with a configured currency code, if any.
+pub fn currency_problem(code: &str) -> Option<String> {
+    (code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()))
+        .then(|| format!("`{code}` is not a currency code like USD or EUR"))
 }
 
 impl KubernetesConfig {
@@ -85,6 +99,9 @@ impl KubernetesConfig {
                     format!("`{value}` is not a non-negative decimal like 0.031611"),
                 ));
             }
+        }
+        if let Some(problem) = currency_problem(&self.currency) {
+            problems.push((format!("{key}.currency"), problem));
         }
         for (instance, price) in &self.instance_prices {
             if units(price).is_none() {
@@ -115,10 +132,11 @@ fn instance_id(id: &str) -> &str {
     id.rsplit('/').next().unwrap_or(id)
 }
 
+/// A node's billing rows of one currency: their sum, and the first row (for its dimensions).
 struct NodeCost {
     billed: i128,
     effective: i128,
-    source: Option<CostGroup>,
+    source: CostGroup,
 }
 
 pub fn expand(
@@ -133,25 +151,29 @@ pub fn expand(
             by_instance.insert((n.day, instance_id(&n.provider_id)), i);
         }
     }
-    let mut costs: Vec<NodeCost> = nodes
-        .iter()
-        .map(|_| NodeCost {
-            billed: 0,
-            effective: 0,
-            source: None,
-        })
-        .collect();
+    // Per node, per currency.
+    let mut costs: Vec<BTreeMap<String, NodeCost>> =
+        nodes.iter().map(|_| BTreeMap::new()).collect();
     let mut out = Expanded::default();
     for g in groups {
         match by_instance
             .get(&(g.day, instance_id(&g.resource_id)))
             .filter(|_| !g.resource_id.is_empty())
         {
-            Some(&i) => {
-                costs[i].billed += g.billed.0;
-                costs[i].effective += g.effective.0;
-                costs[i].source.get_or_insert(g);
-            }
+            Some(&i) => match costs[i].entry(g.currency.clone()) {
+                Entry::Occupied(mut slot) => {
+                    let slot = slot.get_mut();
+                    slot.billed += g.billed.0;
+                    slot.effective += g.effective.0;
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(NodeCost {
+                        billed: g.billed.0,
+                        effective: g.effective.0,
+                        source: g,
+                    });
+                }
+            },
             None => out.groups.push(g),
         }
     }
@@ -166,31 +188,31 @@ pub fn expand(
     let prices = capacity::relative_prices(config);
     const GIB: i128 = 1 << 30;
 
-    for (node, cost) in nodes.iter().zip(costs) {
-        let (billed, effective, source) =
-            match (cost.source, config.instance_prices.get(&node.instance_type)) {
-                (Some(source), _) => (cost.billed, cost.effective, source),
-                (None, Some(price)) => {
-                    let amount = (I256::from(unit(price)) * I256::from(node.seconds)
-                        / I256::from(3600))
-                    .as_i128();
-                    let source = CostGroup {
-                        day: node.day,
-                        provider: PRICE_SOURCE.into(),
-                        service_name: node.instance_type.clone(),
-                        service_category: "Compute".into(),
-                        charge_category: "Usage".into(),
-                        resource_id: node.provider_id.clone(),
-                        rows: 0,
-                        ..CostGroup::default()
-                    };
-                    (amount, amount, source)
-                }
-                (None, None) => {
-                    out.unpriced_node_days += 1;
-                    continue;
-                }
+    for (node, node_costs) in nodes.iter().zip(costs) {
+        let priced: Vec<(i128, i128, CostGroup)> = if !node_costs.is_empty() {
+            node_costs
+                .into_values()
+                .map(|c| (c.billed, c.effective, c.source))
+                .collect()
+        } else if let Some(price) = config.instance_prices.get(&node.instance_type) {
+            let amount =
+                (I256::from(unit(price)) * I256::from(node.seconds) / I256::from(3600)).as_i128();
+            let source = CostGroup {
+                day: node.day,
+                provider: PRICE_SOURCE.into(),
+                service_name: node.instance_type.clone(),
+                service_category: "Compute".into(),
+                charge_category: "Usage".into(),
+                currency: config.currency.clone(),
+                resource_id: node.provider_id.clone(),
+                rows: 0,
+                ..CostGroup::default()
             };
+            vec![(amount, amount, source)]
+        } else {
+            out.unpriced_node_days += 1;
+            continue;
+        };
         let workloads = pods_by_node
             .get(&(node.day, node.cluster.as_str(), node.node.as_str()))
             .cloned()
@@ -211,63 +233,67 @@ pub fn expand(
                 ]
             })
             .collect();
-        let parts = capacity::by_resource((billed, effective), capacity, prices);
-        let (pod_costs, (idle_billed, idle_effective)) =
-            capacity::to_consumers(parts, capacity, &usage);
-        // Pod labels are matched and read like tags; the namespace has a matcher of its own.
-        let workload_group =
-            |p: &PodDay, billed: i128, effective: i128, resource_id: String| CostGroup {
-                day: node.day,
-                resource_id,
-                charge_category: "Usage".into(),
-                tag_keys: p.label_keys.clone(),
-                tag_values: p.label_values.clone(),
-                k8s_namespace: p.namespace.clone(),
-                billed: Dec18(billed),
-                effective: Dec18(effective),
-                rows: 0,
-                ..source.clone()
-            };
-        for (i, p) in workloads.iter().enumerate() {
-            out.groups.push(workload_group(
-                p,
-                pod_costs[i].0,
-                pod_costs[i].1,
-                format!("k8s://{}/{}/{}", p.cluster, p.namespace, p.workload),
-            ));
-        }
-        let weights: Vec<i128> = pod_costs.iter().map(|c| c.1.max(0)).collect();
-        if config.share_idle && weights.iter().any(|w| *w > 0) {
-            let (b, e) = (
-                split_exact(idle_billed, &weights),
-                split_exact(idle_effective, &weights),
-            );
+        for (billed, effective, source) in priced {
+            let parts = capacity::by_resource((billed, effective), capacity, prices);
+            let (pod_costs, (idle_billed, idle_effective)) =
+                capacity::to_consumers(parts, capacity, &usage);
+            // Pod labels are matched and read like tags; the namespace has a matcher of its own.
+            let workload_group =
+                |p: &PodDay, billed: i128, effective: i128, resource_id: String| CostGroup {
+                    day: node.day,
+                    resource_id,
+                    charge_category: "Usage".into(),
+                    tag_keys: p.label_keys.clone(),
+                    tag_values: p.label_values.clone(),
+                    k8s_namespace: p.namespace.clone(),
+                    billed: Dec18(billed),
+                    effective: Dec18(effective),
+                    rows: 0,
+                    charge_period: String::new(),
+                    ..source.clone()
+                };
             for (i, p) in workloads.iter().enumerate() {
-                if b[i] != 0 || e[i] != 0 {
-                    out.groups.push(workload_group(
-                        p,
-                        b[i],
-                        e[i],
-                        format!("k8s-idle://{}/{}", node.cluster, node.node),
-                    ));
-                }
+                out.groups.push(workload_group(
+                    p,
+                    pod_costs[i].0,
+                    pod_costs[i].1,
+                    format!("k8s://{}/{}/{}", p.cluster, p.namespace, p.workload),
+                ));
             }
-        } else if idle_billed != 0 || idle_effective != 0 {
-            out.idle.push(Allocation {
-                day: node.day,
-                service: "idle".into(),
-                team: "idle".into(),
-                env: String::new(),
-                kind: "idle".into(),
-                pool: String::new(),
-                method: "kubernetes idle capacity".into(),
-                cost_source: format!("{} / {}", source.provider, source.service_name),
-                input_ref: format!("{}/{}", node.cluster, node.node),
-                share: Dec18(1_000_000_000_000_000_000),
-                billed: Dec18(idle_billed),
-                effective: Dec18(idle_effective),
-                input_rows: source.rows,
-            });
+            let weights: Vec<i128> = pod_costs.iter().map(|c| c.1.max(0)).collect();
+            if config.share_idle && weights.iter().any(|w| *w > 0) {
+                let (b, e) = (
+                    split_exact(idle_billed, &weights),
+                    split_exact(idle_effective, &weights),
+                );
+                for (i, p) in workloads.iter().enumerate() {
+                    if b[i] != 0 || e[i] != 0 {
+                        out.groups.push(workload_group(
+                            p,
+                            b[i],
+                            e[i],
+                            format!("k8s-idle://{}/{}", node.cluster, node.node),
+                        ));
+                    }
+                }
+            } else if idle_billed != 0 || idle_effective != 0 {
+                out.idle.push(Allocation {
+                    day: node.day,
+                    service: "idle".into(),
+                    team: "idle".into(),
+                    env: String::new(),
+                    currency: source.currency.clone(),
+                    kind: "idle".into(),
+                    pool: String::new(),
+                    method: "kubernetes idle capacity".into(),
+                    cost_source: format!("{} / {}", source.provider, source.service_name),
+                    input_ref: format!("{}/{}", node.cluster, node.node),
+                    share: Dec18(1_000_000_000_000_000_000),
+                    billed: Dec18(idle_billed),
+                    effective: Dec18(idle_effective),
+                    input_rows: source.rows,
+                });
+            }
         }
     }
     out

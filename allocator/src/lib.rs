@@ -9,6 +9,7 @@ pub mod matcher;
 pub mod run;
 pub mod slurm;
 pub mod split;
+pub mod spread;
 
 pub use config::{AllocationConfig, OwnerValue, Pool, PoolMethod, Rule};
 pub use engine::{allocate, Allocation, AllocationKind, CostGroup, MetricValue};

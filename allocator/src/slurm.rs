@@ -1,7 +1,9 @@
 //! Slurm: a job costs its TRES-hours (cpu, memory, gres/gpu) at its partition's rates. Rates are
 //! configured, or derived each day from the billing rows of the partition's nodes split over the
 //! partition's capacity; capacity no job used is idle. Jobs carry their account, user, partition
-//! and cluster as tags (`slurm_account`, …), so ownership rules map accounts to teams.
+//! and cluster as tags (`slurm_account`, …), so ownership rules map accounts to teams. Node cost
+//! billed in several currencies is split per currency; configured rates are in the partition's
+//! `currency`.
 use std::collections::BTreeMap;
 
 use clickhouse::Row;
@@ -11,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::capacity::{self, PerResource};
 use crate::engine::{Allocation, CostGroup};
-use crate::kubernetes::{KubernetesConfig, PRICE_SOURCE};
+use crate::kubernetes::{currency_problem, KubernetesConfig, DEFAULT_CURRENCY, PRICE_SOURCE};
 use crate::matcher::glob;
 use crate::split::units;
 
@@ -30,7 +32,7 @@ pub struct JobDay {
 }
 
 /// `[allocation.slurm.partitions.NAME]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PartitionConfig {
     /// ResourceId pattern of the partition's nodes; their billing rows are its daily cost.
@@ -43,6 +45,23 @@ pub struct PartitionConfig {
     pub cpu_hourly: Option<String>,
     pub memory_gb_hourly: Option<String>,
     pub gpu_hourly: Option<String>,
+    /// Currency of the configured rates (ISO 4217 code). Default: `USD`.
+    pub currency: String,
+}
+
+impl Default for PartitionConfig {
+    fn default() -> Self {
+        PartitionConfig {
+            nodes: None,
+            cpus: None,
+            memory_gb: None,
+            gpus: None,
+            cpu_hourly: None,
+            memory_gb_hourly: None,
+            gpu_hourly: None,
+            currency: DEFAULT_CURRENCY.into(),
+        }
+    }
 }
 
 /// `[allocation.slurm]`.
@@ -82,6 +101,9 @@ impl SlurmConfig {
                     }
                 }
             }
+            if let Some(problem) = currency_problem(&p.currency) {
+                problems.push((format!("{key}.currency"), problem));
+            }
             let has_rates =
                 p.cpu_hourly.is_some() || p.memory_gb_hourly.is_some() || p.gpu_hourly.is_some();
             let has_capacity = p.cpus.is_some() || p.memory_gb.is_some() || p.gpus.is_some();
@@ -114,8 +136,9 @@ pub fn expand(
     jobs: &[JobDay],
 ) -> Expanded {
     let mut out = Expanded::default();
-    // Partition cost per day from its nodes' billing rows.
-    let mut node_cost: BTreeMap<(&str, u16), (i128, i128, Option<CostGroup>)> = BTreeMap::new();
+    // Partition cost per day and currency from its nodes' billing rows, with the first row.
+    type NodeCost = BTreeMap<String, (i128, i128, CostGroup)>;
+    let mut node_cost: BTreeMap<(&str, u16), NodeCost> = BTreeMap::new();
     for g in groups {
         let partition = config.partitions.iter().find(|(_, p)| {
             p.nodes
@@ -124,12 +147,16 @@ pub fn expand(
         });
         match partition {
             Some((name, _)) => {
-                let slot = node_cost
-                    .entry((name.as_str(), g.day))
-                    .or_insert((0, 0, None));
-                slot.0 += g.billed.0;
-                slot.1 += g.effective.0;
-                slot.2.get_or_insert(g);
+                let by_currency = node_cost.entry((name.as_str(), g.day)).or_default();
+                match by_currency.get_mut(&g.currency) {
+                    Some(slot) => {
+                        slot.0 += g.billed.0;
+                        slot.1 += g.effective.0;
+                    }
+                    None => {
+                        by_currency.insert(g.currency.clone(), (g.billed.0, g.effective.0, g));
+                    }
+                }
             }
             None => out.groups.push(g),
         }
@@ -168,18 +195,23 @@ pub fn expand(
             ]
         };
         let cluster = jobs.first().map(|j| j.cluster.clone()).unwrap_or_default();
-        let (source, resource_costs) = if p.nodes.is_some() {
-            let Some((billed, effective, Some(source))) = node_cost.remove(&(partition, day))
-            else {
+        // One (source, cost per resource) per currency.
+        let priced: Vec<(CostGroup, [(i128, i128); 3])> = if p.nodes.is_some() {
+            let Some(by_currency) = node_cost.remove(&(partition, day)) else {
                 out.unpriced_job_days += jobs.len();
                 continue;
             };
-            let costs = capacity::by_resource(
-                (billed, effective),
-                capacity,
-                capacity::relative_prices(relative),
-            );
-            (source, costs)
+            by_currency
+                .into_values()
+                .map(|(billed, effective, source)| {
+                    let costs = capacity::by_resource(
+                        (billed, effective),
+                        capacity,
+                        capacity::relative_prices(relative),
+                    );
+                    (source, costs)
+                })
+                .collect()
         } else {
             // Configured rates: cost of the whole capacity (or of what the jobs used, if larger).
             let rates = [
@@ -200,52 +232,58 @@ pub fn expand(
                 service_name: format!("slurm partition {partition}"),
                 service_category: "Compute".into(),
                 charge_category: "Usage".into(),
+                currency: p.currency.clone(),
                 ..CostGroup::default()
             };
-            (source, costs)
+            vec![(source, costs)]
         };
         let usage: Vec<PerResource> = jobs.iter().map(|j| used(j)).collect();
-        let (job_cost, (idle_billed, idle_effective)) =
-            capacity::to_consumers(resource_costs, capacity, &usage);
-        for (j, (billed, effective)) in jobs.iter().zip(job_cost) {
-            out.groups.push(CostGroup {
-                day,
-                resource_id: format!("slurm://{}/{}/{}", j.cluster, j.partition, j.job_id),
-                charge_category: "Usage".into(),
-                tag_keys: vec![
-                    "slurm_account".into(),
-                    "slurm_user".into(),
-                    "slurm_partition".into(),
-                    "slurm_cluster".into(),
-                ],
-                tag_values: vec![
-                    j.account.clone(),
-                    j.user.clone(),
-                    j.partition.clone(),
-                    j.cluster.clone(),
-                ],
-                billed: Dec18(billed),
-                effective: Dec18(effective),
-                rows: 0,
-                ..source.clone()
-            });
-        }
-        if idle_billed != 0 || idle_effective != 0 {
-            out.idle.push(Allocation {
-                day,
-                service: "idle".into(),
-                team: "idle".into(),
-                env: String::new(),
-                kind: "idle".into(),
-                pool: String::new(),
-                method: "slurm idle capacity".into(),
-                cost_source: format!("{} / {}", source.provider, source.service_name),
-                input_ref: format!("slurm://{cluster}/{partition}"),
-                share: Dec18(ONE),
-                billed: Dec18(idle_billed),
-                effective: Dec18(idle_effective),
-                input_rows: source.rows,
-            });
+        for (source, resource_costs) in priced {
+            let (job_cost, (idle_billed, idle_effective)) =
+                capacity::to_consumers(resource_costs, capacity, &usage);
+            for (j, (billed, effective)) in jobs.iter().zip(job_cost) {
+                out.groups.push(CostGroup {
+                    day,
+                    resource_id: format!("slurm://{}/{}/{}", j.cluster, j.partition, j.job_id),
+                    charge_category: "Usage".into(),
+                    tag_keys: vec![
+                        "slurm_account".into(),
+                        "slurm_user".into(),
+                        "slurm_partition".into(),
+                        "slurm_cluster".into(),
+                    ],
+                    tag_values: vec![
+                        j.account.clone(),
+                        j.user.clone(),
+                        j.partition.clone(),
+                        j.cluster.clone(),
+                    ],
+                    billed: Dec18(billed),
+                    effective: Dec18(effective),
+                    rows: 0,
+                    k8s_namespace: String::new(),
+                    charge_period: String::new(),
+                    ..source.clone()
+                });
+            }
+            if idle_billed != 0 || idle_effective != 0 {
+                out.idle.push(Allocation {
+                    day,
+                    service: "idle".into(),
+                    team: "idle".into(),
+                    env: String::new(),
+                    currency: source.currency.clone(),
+                    kind: "idle".into(),
+                    pool: String::new(),
+                    method: "slurm idle capacity".into(),
+                    cost_source: format!("{} / {}", source.provider, source.service_name),
+                    input_ref: format!("slurm://{cluster}/{partition}"),
+                    share: Dec18(ONE),
+                    billed: Dec18(idle_billed),
+                    effective: Dec18(idle_effective),
+                    input_rows: source.rows,
+                });
+            }
         }
     }
     out

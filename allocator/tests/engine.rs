@@ -8,6 +8,7 @@ use allocator::{
 };
 use proptest::prelude::*;
 use queries::Dec18;
+use rust_decimal::Decimal;
 
 const DOLLAR: i128 = 1_000_000_000_000_000_000;
 
@@ -21,13 +22,24 @@ fn row(day: u16, service_name: &str, tags: &[(&str, &str)], dollars: i128) -> Co
         sub_account_name: "prod".into(),
         resource_id: format!("res-{service_name}-{}", tags.len()),
         charge_category: "Usage".into(),
+        currency: "USD".into(),
         tag_keys: tags.iter().map(|(k, _)| k.to_string()).collect(),
         tag_values: tags.iter().map(|(_, v)| v.to_string()).collect(),
         billed: Dec18(dollars * DOLLAR),
         effective: Dec18(dollars * DOLLAR),
         rows: 1,
         k8s_namespace: String::new(),
+        charge_period: String::new(),
     }
+}
+
+fn in_currency(mut g: CostGroup, currency: &str) -> CostGroup {
+    g.currency = currency.into();
+    g
+}
+
+fn dec(text: &str) -> Decimal {
+    text.parse().unwrap()
 }
 
 fn tag_rules() -> Vec<Rule> {
@@ -171,7 +183,7 @@ fn weighted_split_follows_the_targets_direct_cost() {
 #[test]
 fn fixed_split_uses_the_configured_percentages() {
     let mut p = pool("cache", "cache", PoolMethod::Fixed, &[]);
-    p.shares = [("a".to_string(), 60.0), ("b".to_string(), 40.0)].into();
+    p.shares = [("a".to_string(), dec("60")), ("b".to_string(), dec("40"))].into();
     let config = AllocationConfig {
         rules: tag_rules(),
         pools: vec![p],
@@ -261,6 +273,124 @@ fn pools_chain_and_default_targets_are_the_active_services() {
     assert!(out.iter().any(|a| a.pool == "kafka > platform"));
 }
 
+#[test]
+fn fixed_shares_are_exact_decimals() {
+    // 33.3 / 33.3 / 33.4 of 1000: exactly 333, 333 and 334, shares exactly 0.333 and 0.334.
+    let mut p = pool("cache", "cache", PoolMethod::Fixed, &[]);
+    p.shares = [
+        ("a".to_string(), dec("33.3")),
+        ("b".to_string(), dec("33.3")),
+        ("c".to_string(), dec("33.4")),
+    ]
+    .into();
+    let config = AllocationConfig {
+        rules: tag_rules(),
+        pools: vec![p.clone()],
+        ..AllocationConfig::default()
+    };
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
+    let groups = vec![row(0, "ElastiCache", &[("service", "cache")], 1000)];
+    let out = allocate(&config, &groups, &[]);
+    assert_eq!(
+        by_service(&out),
+        expect(&[("a", "333"), ("b", "333"), ("c", "334")])
+    );
+    let share = |s: &str| out.iter().find(|a| a.service == s).unwrap().share.to_string();
+    assert_eq!((share("a"), share("c")), ("0.333".to_string(), "0.334".to_string()));
+
+    // A share finer than a millionth of a percent still counts, to the last of 18 digits.
+    p.shares = [
+        ("a".to_string(), dec("99.9999999")),
+        ("b".to_string(), dec("0.0000001")),
+    ]
+    .into();
+    let config = AllocationConfig {
+        rules: tag_rules(),
+        pools: vec![p],
+        ..AllocationConfig::default()
+    };
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
+    assert_eq!(
+        by_service(&allocate(&config, &groups, &[])),
+        expect(&[("a", "999.999999"), ("b", "0.000001")])
+    );
+}
+
+#[test]
+fn a_days_allocation_does_not_depend_on_the_other_days() {
+    // `shared` is split evenly among a and b. Service a belongs to team t1 on day 0 and, by a
+    // larger amount, to t2 on day 1: each day's pool share goes to that day's team.
+    let config = AllocationConfig {
+        rules: tag_rules(),
+        pools: vec![pool("shared", "shared", PoolMethod::Even, &["a", "b"])],
+        ..AllocationConfig::default()
+    };
+    let groups = vec![
+        row(0, "EC2", &[("service", "a"), ("team", "t1")], 10),
+        row(0, "EC2", &[("service", "b"), ("team", "t3")], 10),
+        row(0, "RDS", &[("service", "shared")], 6),
+        row(1, "EC2", &[("service", "a"), ("team", "t2")], 50),
+        row(1, "EC2", &[("service", "b"), ("team", "t3")], 10),
+        row(1, "RDS", &[("service", "shared")], 6),
+    ];
+    let together = allocate(&config, &groups, &[]);
+    for day in [0, 1] {
+        let alone: Vec<CostGroup> = groups.iter().filter(|g| g.day == day).cloned().collect();
+        let expected: Vec<Allocation> = together.iter().filter(|a| a.day == day).cloned().collect();
+        assert_eq!(allocate(&config, &alone, &[]), expected, "day {day}");
+    }
+    let pooled_team = |day: u16| {
+        together
+            .iter()
+            .find(|a| a.day == day && a.kind == "pool" && a.service == "a")
+            .unwrap()
+            .team
+            .clone()
+    };
+    assert_eq!((pooled_team(0), pooled_team(1)), ("t1".to_string(), "t2".to_string()));
+}
+
+#[test]
+fn currencies_are_split_separately_and_never_added() {
+    // One shared database billed in USD and in EUR, weighted by the targets' direct cost: each
+    // currency by the direct cost in that currency.
+    let config = AllocationConfig {
+        rules: tag_rules(),
+        pools: vec![pool("db", "db", PoolMethod::Weighted, &["a", "b"])],
+        ..AllocationConfig::default()
+    };
+    let groups = vec![
+        row(0, "RDS", &[("service", "db")], 100),
+        in_currency(row(0, "SQL Database", &[("service", "db")], 90), "EUR"),
+        row(0, "EC2", &[("service", "a")], 30),
+        row(0, "EC2", &[("service", "b")], 10),
+        in_currency(row(0, "VM", &[("service", "a"), ("team", "t-eu")], 10), "EUR"),
+        in_currency(row(0, "VM", &[("service", "b")], 20), "EUR"),
+    ];
+    let out = allocate(&config, &groups, &[]);
+    let by = |currency: &str| {
+        by_service(
+            &out.iter()
+                .filter(|a| a.currency == currency)
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+    };
+    // USD: 100 by 30:10 on top of 30 and 10; EUR: 90 by 10:20 on top of 10 and 20.
+    assert_eq!(by("USD"), expect(&[("a", "105"), ("b", "35")]));
+    assert_eq!(by("EUR"), expect(&[("a", "40"), ("b", "80")]));
+    assert!(out.iter().all(|a| a.currency == "USD" || a.currency == "EUR"));
+    // The EUR pool share of a goes to a's team in EUR; the USD one to its USD team.
+    let team = |currency: &str| {
+        out.iter()
+            .find(|a| a.currency == currency && a.kind == "pool" && a.service == "a")
+            .unwrap()
+            .team
+            .clone()
+    };
+    assert_eq!((team("USD"), team("EUR")), ("unknown-team".to_string(), "t-eu".to_string()));
+}
+
 // Conservation on random data, rules and pools.
 
 fn arb_groups() -> impl Strategy<Value = Vec<CostGroup>> {
@@ -273,13 +403,14 @@ fn arb_groups() -> impl Strategy<Value = Vec<CostGroup>> {
             teams,
             -1_000_000_000_000i128..10_000_000_000_000_000_000_000i128,
             0i128..1_000_000_000_000_000_000_000,
+            prop::sample::select(vec!["USD", "USD", "EUR"]),
         ),
         1..60,
     )
     .prop_map(|rows| {
         rows.into_iter()
             .enumerate()
-            .map(|(i, (day, service, team, billed, effective))| {
+            .map(|(i, (day, service, team, billed, effective, currency))| {
                 let mut tags = vec![];
                 if !service.is_empty() {
                     tags.push((if i % 3 == 0 { "app" } else { "service" }, service));
@@ -290,6 +421,7 @@ fn arb_groups() -> impl Strategy<Value = Vec<CostGroup>> {
                 let mut g = row(day, if i % 2 == 0 { "EC2" } else { "RDS" }, &tags, 0);
                 g.billed = Dec18(billed);
                 g.effective = Dec18(effective);
+                g.currency = currency.into();
                 g
             })
             .collect()
@@ -324,7 +456,7 @@ fn arb_pools() -> impl Strategy<Value = Vec<Pool>> {
                 }
                 if method == PoolMethod::Fixed {
                     p.targets.clear();
-                    p.shares = [("a".to_string(), 33.3), ("c".to_string(), 66.7)].into();
+                    p.shares = [("a".to_string(), dec("33.3")), ("c".to_string(), dec("66.7"))].into();
                 }
                 p
             })
@@ -387,10 +519,12 @@ fn arb_rules() -> impl Strategy<Value = Vec<Rule>> {
     )
 }
 
-fn totals_per_day(billed: impl Iterator<Item = (u16, i128, i128)>) -> BTreeMap<u16, (i128, i128)> {
+fn totals_per_day<'a>(
+    billed: impl Iterator<Item = (u16, &'a str, i128, i128)>,
+) -> BTreeMap<(u16, &'a str), (i128, i128)> {
     let mut sums = BTreeMap::new();
-    for (day, b, e) in billed {
-        let slot: &mut (i128, i128) = sums.entry(day).or_default();
+    for (day, currency, b, e) in billed {
+        let slot: &mut (i128, i128) = sums.entry((day, currency)).or_default();
         slot.0 += b;
         slot.1 += e;
     }
@@ -410,10 +544,17 @@ proptest! {
         prop_assume!(config.pool_cycle().is_none());
         let metrics: Vec<MetricValue> = metric_days.into_iter().map(|(d, s, v)| metric(d, s, v)).collect();
         let out = allocate(&config, &groups, &metrics);
-        let input = totals_per_day(groups.iter().map(|g| (g.day, g.billed.0, g.effective.0)));
-        let output = totals_per_day(out.iter().map(|a| (a.day, a.billed.0, a.effective.0)));
+        // Per day and currency: currencies are never mixed.
+        let input = totals_per_day(groups.iter().map(|g| (g.day, g.currency.as_str(), g.billed.0, g.effective.0)));
+        let output = totals_per_day(out.iter().map(|a| (a.day, a.currency.as_str(), a.billed.0, a.effective.0)));
         prop_assert_eq!(input, output);
         prop_assert!(out.iter().all(|a| ["direct", "pool", "unallocated"].contains(&a.kind.as_str())));
+        // Each day alone gives the same rows as within the whole input.
+        for day in 0u16..4 {
+            let alone: Vec<CostGroup> = groups.iter().filter(|g| g.day == day).cloned().collect();
+            let within: Vec<Allocation> = out.iter().filter(|a| a.day == day).cloned().collect();
+            prop_assert_eq!(allocate(&config, &alone, &metrics), within);
+        }
     }
 }
 

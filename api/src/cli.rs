@@ -1,14 +1,12 @@
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
-use ingest::generate::{self, Flavor, FocusVersion, GenerateOptions};
-use ingest::{FocusIngest, IngestReport};
+use ingest::generate::{Flavor, FocusVersion};
 use queries::Store;
 
 use crate::config::{self, Loaded};
-use crate::{report, showback};
+use crate::{demo, ingest_cmd, report, showback};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -75,6 +73,23 @@ pub enum Command {
         #[command(subcommand)]
         command: GenerateCommand,
     },
+    /// Run the configured sources on their schedules, allocate what they change, answer
+    /// /healthz and /readyz.
+    Serve(crate::serve::ServeArgs),
+    /// The configured sources.
+    Sources {
+        #[command(subcommand)]
+        command: SourcesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourcesCommand {
+    /// Per source: schedule, last run, lag, rows, totals, last error.
+    Status {
+        #[arg(long, value_enum, default_value = "table")]
+        format: showback::OutputFormat,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,9 +113,14 @@ pub enum IngestCommand {
     /// Ingest FOCUS exports (CSV, CSV.gz, Parquet). A billing month already ingested for the same
     /// source is replaced atomically.
     Focus(FocusArgs),
-    /// Per-service daily metrics for proportional pools: CSV (date,metric,service,value) or JSON lines.
+    /// Per-service daily metrics for proportional pools: CSV (date,metric,service,value) or JSON
+    /// lines. A value re-sent for the same date, metric and service replaces the earlier one.
     Metrics {
-        path: PathBuf,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Source name, for `costmill sources status`.
+        #[arg(long, default_value = "metrics")]
+        source: String,
         #[arg(long, default_value_t = 20)]
         max_errors: usize,
     },
@@ -151,9 +171,12 @@ pub struct GenerateFocusArgs {
     pub start: String,
     #[arg(long, default_value_t = 3)]
     pub months: u32,
-    #[arg(long, value_enum, default_value = "export")]
+    /// export (as real exports: NULL, ISO 8601, spec deviations) or clickhouse (what
+    /// clickhouse-client loads).
+    #[arg(long, default_value = "export")]
     pub flavor: Flavor,
-    #[arg(long = "focus-version", value_enum, default_value = "1.2")]
+    /// 1.2, or 1.0 (ProviderName, … headers).
+    #[arg(long = "focus-version", default_value = "1.2")]
     pub version: FocusVersion,
     #[arg(long, value_enum, default_value = "csv")]
     pub format: FileFormat,
@@ -234,50 +257,18 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Ingest { command } => {
             let Loaded { config, .. } = loaded()?;
             let store = Store::open(&config.clickhouse, &config.data_dir).await?;
-            match command {
-                IngestCommand::Focus(args) => {
-                    let job = FocusIngest {
-                        paths: ingest::source::expand_paths(&args.paths),
-                        source: args.source,
-                        strict: args.strict,
-                        max_errors: args.max_errors,
-                    };
-                    let progress = progress_bar();
-                    let result = job.run(&store, &progress).await;
-                    progress.finish_and_clear();
-                    report::print_ingest(&result?);
-                }
-                IngestCommand::Metrics { path, max_errors } => {
-                    let report = ingest::metrics::ingest_metrics(&store, &path, max_errors).await?;
-                    println!(
-                        "ingested {} metric values ({})",
-                        report.rows,
-                        report.metrics.join(", ")
-                    );
-                }
-                IngestCommand::Run { source } => {
-                    let selected: Vec<_> = config
-                        .sources
-                        .iter()
-                        .filter(|s| source.as_deref().is_none_or(|n| n == s.name()))
-                        .collect();
-                    if selected.is_empty() {
-                        bail!(
-                            "no [[sources]] in the configuration{}",
-                            source.map(|s| format!(" named `{s}`")).unwrap_or_default()
-                        );
-                    }
-                    for source in selected {
-                        let progress = progress_bar();
-                        let result = source.build().run(&store, &progress).await;
-                        progress.finish_and_clear();
-                        let report =
-                            result.with_context(|| format!("source `{}`", source.name()))?;
-                        report::print_ingest(&report);
-                    }
-                }
-            }
-            Ok(())
+            ingest_cmd::run(&store, &config, command).await
+        }
+        Command::Serve(args) => {
+            let Loaded { config, .. } = loaded()?;
+            crate::serve::serve(config, args).await
+        }
+        Command::Sources {
+            command: SourcesCommand::Status { format },
+        } => {
+            let Loaded { config, .. } = loaded()?;
+            let store = Store::open(&config.clickhouse, &config.data_dir).await?;
+            crate::serve::print_status(&store, &config, format).await
         }
         Command::Costs(args) => {
             let Loaded { config, .. } = loaded()?;
@@ -309,133 +300,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Generate {
             command: GenerateCommand::Focus(args),
-        } => generate_focus(&args),
+        } => demo::generate_focus(&args),
         Command::Demo { rows, seed } => {
             let Loaded { config, .. } = loaded()?;
-            demo(&config, rows, seed).await
+            demo::demo(&config, rows, seed).await
         }
     }
 }
 
-fn progress_bar() -> ProgressBar {
-    // Draws only when stderr is a terminal.
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {human_pos} rows ({per_sec}) {wide_msg}")
-            .expect("valid template"),
-    );
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    bar
-}
-
-fn parse_month(text: &str) -> Result<chrono::NaiveDate> {
-    chrono::NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d")
-        .with_context(|| format!("`{text}` is not a month; expected YYYY-MM"))
-}
-
-fn generate_focus(args: &GenerateFocusArgs) -> Result<()> {
-    let options = GenerateOptions {
-        rows: args.rows,
-        seed: args.seed,
-        start: parse_month(&args.start)?,
-        months: args.months,
-        flavor: args.flavor,
-        version: args.version,
-    };
-    let out: Box<dyn std::io::Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::with_capacity(
-            1 << 20,
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
-    let summary = match args.format {
-        FileFormat::Csv => generate::write_csv(&options, out)?,
-        FileFormat::CsvGz => {
-            let mut gz = generate::gz_writer(out);
-            let summary = generate::write_csv(&options, &mut gz)?;
-            gz.finish()?;
-            summary
-        }
-    };
-    if let Some(path) = &args.output {
-        eprintln!("wrote {} rows to {}", summary.rows, path.display());
-    }
-    Ok(())
-}
-
-async fn demo(config: &config::Config, rows: u64, seed: u64) -> Result<()> {
-    let store = Store::open(&config.clickhouse, &config.data_dir).await?;
-    let dir = config.data_dir.join("demo");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let options = GenerateOptions {
-        rows,
-        seed,
-        ..GenerateOptions::default()
-    };
-    let costs = dir.join(format!("focus-demo-{seed}.csv"));
-    let metrics = dir.join(format!("metrics-demo-{seed}.csv"));
-    let create = |path: &Path| {
-        std::fs::File::create(path)
-            .map(|f| std::io::BufWriter::with_capacity(1 << 20, f))
-            .with_context(|| format!("cannot create {}", path.display()))
-    };
-    generate::write_csv(&options, create(&costs)?)?;
-    generate::write_metrics_csv(&options, create(&metrics)?)?;
-    println!(
-        "generated {rows} FOCUS rows and daily service metrics (seed {seed}) in {}",
-        dir.display()
-    );
-
-    let job = FocusIngest {
-        paths: vec![costs],
-        source: "demo".into(),
-        strict: false,
-        max_errors: 20,
-    };
-    let progress = progress_bar();
-    let result = job.run(&store, &progress).await;
-    progress.finish_and_clear();
-    let report: IngestReport = result?;
-    report::print_ingest(&report);
-    let metrics_report = ingest::metrics::ingest_metrics(&store, &metrics, 20).await?;
-    println!(
-        "ingested {} metric values ({})",
-        metrics_report.rows,
-        metrics_report.metrics.join(", ")
-    );
-
-    let allocation = if config.allocation.rules.is_empty() {
-        println!("allocating with the built-in demo rules (api/src/demo_allocation.toml)");
-        demo_allocation()?
-    } else {
-        config.allocation.clone()
-    };
-    println!();
-    report::print_allocation(&allocator::run::run(&store, &allocation, None).await?);
-    for by in ["provider", "team"] {
-        println!();
-        showback::print_costs(&store, &showback::CostsArgs::by(by)).await?;
-    }
-    println!();
-    let by_service = showback::costs_table(&store, &showback::CostsArgs::by("service")).await?;
-    showback::print_top_movers(&by_service, 8, "service");
-    println!("\nnext: `costmill explain --service <name> --month <YYYY-MM>` shows where a service's money came from");
-    Ok(())
-}
-
-/// The allocation the demo uses when costmill.toml has none.
-pub fn demo_allocation() -> Result<allocator::AllocationConfig> {
-    use figment::providers::{Format, Toml};
-    let config: allocator::AllocationConfig =
-        figment::Figment::from(Toml::string(include_str!("demo_allocation.toml")))
-            .extract()
-            .context("the built-in demo allocation does not parse")?;
-    let problems = config.problems();
-    anyhow::ensure!(
-        problems.is_empty(),
-        "the built-in demo allocation is invalid: {problems:?}"
-    );
-    Ok(config)
-}

@@ -20,6 +20,33 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     /// Ownership rules and shared pools for `costmill allocate`.
     pub allocation: AllocationConfig,
+    /// `costmill serve`.
+    pub serve: ServeConfig,
+}
+
+/// `[serve]` in costmill.toml.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Address of /healthz, /readyz (and the REST API). Default: `127.0.0.1:8080`.
+    pub listen: String,
+    /// Attempts of a failing source run before it waits for its next scheduled time. Default: 4.
+    pub max_attempts: u32,
+    /// First retry delay in seconds; doubled per attempt, with random jitter. Default: 10.
+    pub retry_initial_secs: u64,
+    /// Longest retry delay in seconds. Default: 600.
+    pub retry_max_secs: u64,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_attempts: 4,
+            retry_initial_secs: 10,
+            retry_max_secs: 600,
+        }
+    }
 }
 
 impl Default for Config {
@@ -29,6 +56,7 @@ impl Default for Config {
             clickhouse: ClickHouseConfig::default(),
             sources: Vec::new(),
             allocation: AllocationConfig::default(),
+            serve: ServeConfig::default(),
         }
     }
 }
@@ -114,6 +142,15 @@ impl Config {
     /// Semantic problems as `(key, reason)`.
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut problems = self.clickhouse.problems();
+        if self.serve.listen.parse::<std::net::SocketAddr>().is_err() {
+            problems.push((
+                "serve.listen".into(),
+                format!("`{}` is not an address like 127.0.0.1:8080", self.serve.listen),
+            ));
+        }
+        if self.serve.max_attempts == 0 {
+            problems.push(("serve.max_attempts".into(), "must be at least 1".into()));
+        }
         problems.extend(self.allocation.problems());
         let mut names = std::collections::BTreeSet::new();
         for (i, source) in self.sources.iter().enumerate() {

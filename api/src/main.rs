@@ -1,7 +1,13 @@
 //! The `costmill` binary.
 mod cli;
 mod config;
+mod demo;
+mod ingest_cmd;
+mod interrupt;
+mod progress;
 mod report;
+mod serve;
+mod status;
 mod showback;
 
 use clap::Parser;

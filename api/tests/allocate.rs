@@ -5,9 +5,8 @@ use std::str::FromStr;
 
 use allocator::AllocationConfig;
 use figment::providers::{Format, Toml};
-use indicatif::ProgressBar;
 use ingest::generate::{self, GenerateOptions};
-use ingest::FocusIngest;
+use ingest::RunOptions;
 use queries::testing::test_store;
 use queries::Store;
 use rust_decimal::Decimal;
@@ -97,14 +96,11 @@ async fn store_with_bill(
     generate::write_csv(&options, std::fs::File::create(&costs).unwrap()).unwrap();
     let metrics = dir.path().join("metrics.csv");
     generate::write_metrics_csv(&options, std::fs::File::create(&metrics).unwrap()).unwrap();
-    let job = FocusIngest {
-        paths: vec![costs.clone()],
-        source: "demo".into(),
-        strict: false,
-        max_errors: 5,
-    };
-    job.run(&store, &ProgressBar::hidden()).await.unwrap();
-    ingest::metrics::ingest_metrics(&store, &metrics, 5)
+    let options = RunOptions::default();
+    ingest::ingest_focus(&store, &[costs.clone()], "demo", &options)
+        .await
+        .unwrap();
+    ingest::ingest_metrics(&store, &[metrics], "metrics", &options)
         .await
         .unwrap();
     (store, dir, costs)
@@ -188,7 +184,7 @@ async fn bad_metrics_files_are_refused_with_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.csv");
     std::fs::write(&path, "date,metric,service,value\n2026-09-01,kafka_bytes,cart,12\n2026-09-31,kafka_bytes,cart,1\n2026-09-02,kafka_bytes,cart,-4\n").unwrap();
-    let error = ingest::metrics::ingest_metrics(&store, &path, 10)
+    let error = ingest::ingest_metrics(&store, &[path.clone()], "metrics", &RunOptions::default())
         .await
         .unwrap_err()
         .to_string();
@@ -205,7 +201,7 @@ async fn bad_metrics_files_are_refused_with_line_and_column() {
 
     let jsonl = dir.path().join("m.jsonl");
     std::fs::write(&jsonl, "{\"date\":\"2026-09-01\",\"metric\":\"kafka_bytes\",\"service\":\"cart\",\"value\":12.5}\n{\"date\":\"2026-09-02\",\"metric\":\"\",\"service\":\"cart\",\"value\":1}\n").unwrap();
-    let error = ingest::metrics::ingest_metrics(&store, &jsonl, 10)
+    let error = ingest::ingest_metrics(&store, &[jsonl.clone()], "metrics", &RunOptions::default())
         .await
         .unwrap_err()
         .to_string();
@@ -216,10 +212,10 @@ async fn bad_metrics_files_are_refused_with_line_and_column() {
 
     std::fs::write(&jsonl, "{\"date\":\"2026-09-01\",\"metric\":\"kafka_bytes\",\"service\":\"cart\",\"value\":12.5}\n").unwrap();
     assert_eq!(
-        ingest::metrics::ingest_metrics(&store, &jsonl, 10)
+        ingest::ingest_metrics(&store, &[jsonl.clone()], "metrics", &RunOptions::default())
             .await
             .unwrap()
-            .rows,
+            .rows(),
         1
     );
 }

@@ -1,44 +1,142 @@
 #!/usr/bin/env bash
-# Ingest benchmark: a 1,000,000-row generated FOCUS CSV (the `clickhouse` flavor, so that
-# ClickHouse's own CSV reader accepts it too) through `costmill ingest focus`, and in the same run
-# the same file through `clickhouse-client --query "INSERT INTO … FORMAT CSVWithNames"` into the
-# same column layout. Prints rows/s and peak RSS. Usage: bench/ingest/run.sh [ROWS]
+# Ingest benchmark. One generated FOCUS CSV (the `clickhouse` flavor, so that ClickHouse's own CSV
+# reader accepts it too) is loaded, alternately, by `costmill ingest focus FILE --source bench` and by
+# `clickhouse-client --query "INSERT INTO bench_focus_native (<header>) FORMAT CSVWithNames"` into the
+# same column layout (queries/sql/bench_focus_native.sql), ROUNDS times each, on costmill's managed
+# server. Before every run the database is dropped and migrated again and the server has no merge
+# running, so every run starts from the same state; after every run the script waits until the
+# database's background merges are done (not counted in the run's time).
+#
+# Per run: wall time and peak RSS of the measured process (costmill, or clickhouse-client), its CPU
+# time, and the server's CPU time and peak RSS while the run lasted; then the medians and the ratio
+# costmill / native of the medians.
+#
+# Usage: bench/ingest/run.sh [ROWS] [ROUNDS]        (defaults: 1000000 rows, 5 rounds)
+#   COSTMILL_BIN=path/to/costmill   use this binary instead of building target/release/costmill
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+ROOT="$PWD"
 ROWS="${1:-1000000}"
+ROUNDS="${2:-5}"
+case "$ROWS$ROUNDS" in *[!0-9]*) echo "usage: bench/ingest/run.sh [ROWS] [ROUNDS]" >&2; exit 2 ;; esac
+[ "$ROWS" -gt 0 ] && [ "$ROUNDS" -gt 0 ] || { echo "usage: bench/ingest/run.sh [ROWS] [ROUNDS]" >&2; exit 2; }
+
 scripts/setup.sh >/dev/null
-cargo build --release -q -p costmill
-BIN=target/release/costmill
+if [ -n "${COSTMILL_BIN:-}" ]; then
+    BIN="$(realpath "$COSTMILL_BIN")"
+else
+    cargo build --release -q -p costmill
+    BIN="$ROOT/target/release/costmill"
+fi
+[ -x "$BIN" ] || { echo "bench/ingest: $BIN is not an executable" >&2; exit 1; }
+
+# Only the defaults: no caller's costmill.toml, server URL or database name.
+for var in $(compgen -e); do case "$var" in COSTMILL_*) unset "$var" ;; esac; done
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/costmill-bench-ingest.XXXXXX")"
 export COSTMILL_DATA_DIR="$WORK/data"
 cleanup() { "$BIN" db stop >/dev/null 2>&1 || true; rm -rf "$WORK"; }
 trap cleanup EXIT
+cd "$WORK"
+DB=costmill
 
 CSV="$WORK/focus.csv"
 "$BIN" generate focus --rows "$ROWS" --seed 1 --flavor clickhouse -o "$CSV" 2>/dev/null
 SIZE_MB=$(( $(stat -c %s "$CSV") / 1048576 ))
+HEADER="$(head -1 "$CSV")"
 "$BIN" db migrate >/dev/null
-PORT=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['tcp_port'])" "$COSTMILL_DATA_DIR/clickhouse/server.json")
-CLIENT=(clickhouse-client --host 127.0.0.1 --port "$PORT" --database costmill)
+read -r PORT SERVER_PID < <(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(s['tcp_port'], s['pid'])" \
+    "$COSTMILL_DATA_DIR/clickhouse/server.json")
+CH=(clickhouse-client --host 127.0.0.1 --port "$PORT")
+TICKS=$(getconf CLK_TCK)
 
-measure() { # prints "seconds peak_rss_kb" of a command
-    /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >/dev/null
-    cat "$WORK/time"
+server_cpu() { # the server's user + system CPU seconds so far
+    awk -v t="$TICKS" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / t }' "/proc/$SERVER_PID/stat"
+}
+server_hwm_reset() { # the server's peak RSS back to its current RSS (Linux 4.0+), or "n/a"
+    if { echo 5 > "/proc/$SERVER_PID/clear_refs"; } 2>/dev/null; then HWM_OK=1; else HWM_OK=0; fi
+}
+server_hwm_kb() { if [ "$HWM_OK" = 1 ]; then awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status"; else echo n/a; fi; }
+
+wait_merges() { # until the database has no background merge, at most 30 minutes
+    local n deadline=$((SECONDS + 1800))
+    while n=$("${CH[@]}" --query "SELECT count() FROM system.merges WHERE database = '$DB'"); [ "$n" != 0 ]; do
+        [ "$SECONDS" -lt "$deadline" ] || { echo "bench/ingest: merges still running after 30 minutes" >&2; exit 1; }
+        sleep 0.5
+    done
 }
 
-read -r COSTMILL_S COSTMILL_KB < <(measure "$BIN" ingest focus "$CSV" --source bench)
-"${CLIENT[@]}" --multiquery < queries/sql/bench_focus_native.sql
-COLUMNS=$(head -1 "$CSV")
-read -r NATIVE_S NATIVE_KB < <(measure sh -c "${CLIENT[*]} --query 'INSERT INTO bench_focus_native ($COLUMNS) FORMAT CSVWithNames' < '$CSV'")
-COUNT_COSTMILL=$("${CLIENT[@]}" --query "SELECT count() FROM focus_costs WHERE x_Source = 'bench'")
-COUNT_NATIVE=$("${CLIENT[@]}" --query "SELECT count() FROM bench_focus_native")
+reset() { # the same empty state before every run
+    wait_merges
+    "${CH[@]}" --query "DROP DATABASE IF EXISTS $DB"
+    "$BIN" db migrate >/dev/null
+    "${CH[@]}" --database "$DB" --multiquery < "$ROOT/queries/sql/bench_focus_native.sql"
+    wait_merges
+}
 
-python3 - "$ROWS" "$SIZE_MB" "$COSTMILL_S" "$COSTMILL_KB" "$COUNT_COSTMILL" "$NATIVE_S" "$NATIVE_KB" "$COUNT_NATIVE" <<'PY'
-import sys
-rows, size, cs, ckb, ccount, ns, nkb, ncount = sys.argv[1:]
-rows, cs, ns = int(rows), float(cs), float(ns)
-print(f"bench/ingest: {rows:,} FOCUS rows, {size} MB CSV")
-print(f"  costmill ingest focus         : {cs:6.1f} s  {rows / cs:10,.0f} rows/s  peak RSS {int(ckb) / 1024:6.0f} MiB  ({int(ccount):,} rows landed)")
-print(f"  clickhouse-client CSVWithNames: {ns:6.1f} s  {rows / ns:10,.0f} rows/s  client peak RSS {int(nkb) / 1024:6.0f} MiB  ({int(ncount):,} rows landed)")
-print(f"  costmill / native speed       : {ns / cs:.2f}x")
+RESULTS="$WORK/results"
+: > "$RESULTS"
+run() { # run NAME TABLE STDIN COMMAND...; appends "name round wall_s rss_kb cpu_s server_cpu_s server_hwm_kb rows"
+    local name=$1 table=$2 input=$3 cpu0 cpu1 hwm wall rss user sys
+    shift 3
+    reset
+    server_hwm_reset
+    cpu0=$(server_cpu)
+    /usr/bin/time -f "%e %M %U %S" -o "$WORK/time" "$@" < "$input" > "$WORK/out" 2>&1 || {
+        echo "bench/ingest: $name failed:" >&2; tail -20 "$WORK/out" >&2; exit 1; }
+    cpu1=$(server_cpu)
+    hwm=$(server_hwm_kb)
+    wait_merges
+    read -r wall rss user sys < "$WORK/time"
+    echo "$name $round $wall $rss $(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }') \
+$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { print b - a }') $hwm \
+$("${CH[@]}" --database "$DB" --query "SELECT count() FROM $table")" >> "$RESULTS"
+}
+
+echo "bench/ingest: $ROWS FOCUS rows, $SIZE_MB MB CSV, $ROUNDS rounds of costmill then clickhouse-client" >&2
+for round in $(seq "$ROUNDS"); do
+    run costmill focus_costs /dev/null "$BIN" ingest focus "$CSV" --source bench
+    run native bench_focus_native "$CSV" "${CH[@]}" --database "$DB" \
+        --query "INSERT INTO bench_focus_native ($HEADER) FORMAT CSVWithNames"
+    echo "  round $round/$ROUNDS done" >&2
+done
+
+python3 - "$ROWS" "$SIZE_MB" "$ROUNDS" "$RESULTS" <<'PY'
+import statistics, sys
+rows, size, rounds, path = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+runs = {"costmill": [], "native": []}
+for line in open(path):
+    name, rnd, wall, rss, cpu, scpu, shwm, landed = line.split()
+    runs[name].append(dict(round=int(rnd), s=float(wall), rate=rows / max(float(wall), 0.01),
+                           rss=int(rss) / 1024, cpu=float(cpu), scpu=float(scpu),
+                           shwm=int(shwm) / 1024 if shwm.isdigit() else None, landed=int(landed)))
+label = {"costmill": "costmill ingest focus", "native": "clickhouse-client CSV"}
+cols = "{:<33} {:>7} {:>10} {:>10} {:>6} {:>12} {:>15}"
+mib = lambda v: "n/a" if v is None else f"{v:.0f} MiB"
+def row(title, r):
+    return cols.format(title, f"{r['s']:.2f}", f"{r['rate']:,.0f}", mib(r["rss"]), f"{r['cpu']:.1f}",
+                       f"{r['scpu']:.1f}", mib(r["shwm"]))
+print(f"bench/ingest: {rows:,} FOCUS rows ({size} MB CSV), {rounds} alternating rounds, same start state, merges waited")
+print(cols.format("", "wall s", "rows/s", "peak RSS", "CPU s", "server CPU s", "server peak RSS"))
+for i in range(rounds):
+    for name in ("costmill", "native"):
+        r = runs[name][i]
+        print(row(f"round {r['round']} {label[name]}", r))
+        if r["landed"] != rows:
+            print(f"  warning: {r['landed']:,} rows landed, expected {rows:,}")
+med = {}
+for name in ("costmill", "native"):
+    rs = runs[name]
+    m = {k: statistics.median(r[k] for r in rs) for k in ("s", "rss", "cpu", "scpu")}
+    m["rate"] = rows / max(m["s"], 0.01)
+    hw = [r["shwm"] for r in rs if r["shwm"] is not None]
+    m["shwm"] = statistics.median(hw) if hw else None
+    med[name] = m
+print(row(f"median {label['costmill']}", med["costmill"]))
+print(row(f"median {label['native']}", med["native"]))
+c, n = med["costmill"], med["native"]
+ratio = lambda a, b: "n/a" if a is None or not b else f"{a / b:.2f}x"
+print(f"costmill / native, medians: wall time {ratio(c['s'], n['s'])}, rows/s {ratio(c['rate'], n['rate'])}, "
+      f"peak RSS {ratio(c['rss'], n['rss'])}, CPU {ratio(c['cpu'], n['cpu'])}, "
+      f"server CPU {ratio(c['scpu'], n['scpu'])}")
+print("peak RSS, CPU s: the measured process only; server CPU s, server peak RSS: clickhouse-server during the run")
 PY

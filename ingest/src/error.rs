@@ -45,6 +45,9 @@ pub enum IngestError {
 
     #[error("no input files given")]
     NoInput,
+
+    #[error("stopped by a signal (Ctrl-C or SIGTERM); nothing was changed")]
+    Cancelled,
 }
 
 pub(crate) fn plural(n: u64, word: &str) -> String {

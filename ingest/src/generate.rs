@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::focus::Column;
 
 /// How values are spelled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
     /// As real exports: `NULL`, ISO 8601 with `Z` for some providers, occasional spec deviations.
     Export,
@@ -23,12 +23,32 @@ pub enum Flavor {
 }
 
 /// Header names of FOCUS 1.0 (`ProviderName`, ...) or 1.2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FocusVersion {
-    #[value(name = "1.0")]
     V1_0,
-    #[value(name = "1.2")]
     V1_2,
+}
+
+impl std::str::FromStr for Flavor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Flavor, String> {
+        match s {
+            "export" => Ok(Flavor::Export),
+            "clickhouse" => Ok(Flavor::Clickhouse),
+            other => Err(format!("`{other}`: expected export or clickhouse")),
+        }
+    }
+}
+
+impl std::str::FromStr for FocusVersion {
+    type Err = String;
+    fn from_str(s: &str) -> Result<FocusVersion, String> {
+        match s {
+            "1.0" => Ok(FocusVersion::V1_0),
+            "1.2" => Ok(FocusVersion::V1_2),
+            other => Err(format!("`{other}`: expected 1.0 or 1.2")),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -64,10 +64,7 @@ pub trait RecordReader {
 }
 
 /// Open a file by its content (gzip and Parquet magic bytes), not only by its name.
-pub fn open(
-    path: &Path,
-    progress: indicatif::ProgressBar,
-) -> Result<Box<dyn RecordReader>, ReadError> {
+pub fn open(path: &Path) -> Result<Box<dyn RecordReader + Send>, ReadError> {
     let file_error = |message: String| ReadError {
         location: Location::File,
         column: None,
@@ -86,10 +83,10 @@ pub fn open(
     let input: Box<dyn Read + Send> = if n >= 2 && magic[..2] == [0x1f, 0x8b] {
         Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
             1 << 20,
-            progress.wrap_read(file),
+            file,
         )))
     } else {
-        Box::new(progress.wrap_read(file))
+        Box::new(file)
     };
     let last_byte = Arc::new(AtomicU8::new(b'\n'));
     let input = Box::new(LastByte {

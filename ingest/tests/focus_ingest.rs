@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use indicatif::ProgressBar;
 use ingest::generate::{self, Flavor, FocusVersion, GenerateOptions};
-use ingest::{FocusIngest, IngestError, IngestReport};
+use ingest::sink::focus::DeviationCount;
+use ingest::{IngestError, RunOptions};
 use queries::rows::SourceTotal;
 use queries::testing::test_store;
 use queries::{q, Store};
@@ -70,19 +70,43 @@ async fn live_totals(store: &Store, source: &str) -> Totals {
         .collect()
 }
 
+/// What a FOCUS run landed, from its report.
+#[derive(Debug)]
+struct Landed {
+    rows: u64,
+    batch_id: String,
+    replaced: Vec<String>,
+    deviations: Vec<DeviationCount>,
+}
+
+async fn ingest_with(
+    store: &Store,
+    paths: &[PathBuf],
+    source: &str,
+    options: RunOptions,
+) -> Result<Landed, IngestError> {
+    let report = ingest::ingest_focus(store, paths, source, &options).await?;
+    let (staged, commit) = report.commits.into_iter().next().expect("one FOCUS commit");
+    Ok(Landed {
+        rows: staged.rows,
+        batch_id: commit.batch_id,
+        replaced: commit.partitions,
+        deviations: staged.focus.expect("FOCUS detail").deviations,
+    })
+}
+
 async fn ingest(
     store: &Store,
     paths: &[PathBuf],
     source: &str,
     strict: bool,
-) -> Result<IngestReport, IngestError> {
-    let job = FocusIngest {
-        paths: paths.to_vec(),
-        source: source.into(),
+) -> Result<Landed, IngestError> {
+    let options = RunOptions {
         strict,
         max_errors: 10,
+        ..RunOptions::default()
     };
-    job.run(store, &ProgressBar::hidden()).await
+    ingest_with(store, paths, source, options).await
 }
 
 async fn staging_tables(store: &Store) -> u64 {
@@ -91,7 +115,7 @@ async fn staging_tables(store: &Store) -> u64 {
         n: u64,
     }
     let sql = format!(
-        "SELECT count() AS n FROM system.tables WHERE database = '{}' AND name LIKE 'focus_costs_staging%'",
+        "SELECT count() AS n FROM system.tables WHERE database = '{}' AND startsWith(name, '_costmill_')",
         store.database()
     );
     store
@@ -431,16 +455,14 @@ async fn max_errors_bounds_the_listing() {
             set(headers, fields, "EffectiveCost", "n/a");
         }
     });
-    let job = FocusIngest {
-        paths: vec![bad],
-        source: "billing".into(),
-        strict: false,
+    let options = RunOptions {
         max_errors: 3,
+        ..RunOptions::default()
     };
     let Err(IngestError::Invalid {
         problems,
         stopped_early,
-    }) = job.run(&store, &ProgressBar::hidden()).await
+    }) = ingest_with(&store, &[bad], "billing", options).await
     else {
         panic!("expected the file to be refused");
     };

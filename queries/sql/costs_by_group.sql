@@ -1,5 +1,6 @@
--- Showback: cost per group and month. The grouping is chosen by {by}; tag values come from the
--- parallel key/value arrays so no JSON is parsed at query time.
+-- Showback: cost per group, currency and month (two currencies are never added). The grouping is
+-- chosen by {by}; tag values come from the parallel key/value arrays so no JSON is parsed at query
+-- time.
 SELECT
     toYYYYMM(ChargePeriodStart) AS month,
     multiIf(
@@ -10,10 +11,11 @@ SELECT
         {by:String} = 'region', RegionId,
         x_TagValues[indexOf(x_TagKeys, {tag:String})]
     ) AS grp,
+    BillingCurrency AS currency,
     sum(BilledCost) AS billed,
     sum(EffectiveCost) AS effective,
     sum(ListCost) AS list
 FROM focus_costs
 WHERE ChargePeriodStart >= {from:DateTime} AND ChargePeriodStart < {to:DateTime}
-GROUP BY month, grp
-ORDER BY grp, month
+GROUP BY month, grp, currency
+ORDER BY grp, currency, month

@@ -1,9 +1,10 @@
 -- Where a service's money in one month came from: direct rows, each pool with its method and
--- share, by billing source and input reference.
+-- share, by currency, billing source and input reference.
 SELECT
     kind,
     pool,
     method,
+    currency,
     cost_source,
     input_ref,
     count() AS days,
@@ -13,5 +14,5 @@ SELECT
     sum(effective) AS effective
 FROM allocations
 WHERE service = {service:String} AND toYYYYMM(day) = {month:UInt32}
-GROUP BY kind, pool, method, cost_source, input_ref
-ORDER BY kind, pool, effective DESC
+GROUP BY kind, pool, method, currency, cost_source, input_ref
+ORDER BY kind, pool, currency, effective DESC

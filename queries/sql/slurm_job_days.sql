@@ -1,4 +1,6 @@
--- Slurm jobs cut into days: TRES-seconds each job used on each day it ran.
+-- Slurm jobs cut into days: TRES-seconds each job used on each day of [from, to) it ran.
+-- {earliest} bounds how early such a job can start (slurm_job_span.sql), so partitions of older
+-- months are not read.
 SELECT
     day,
     cluster,
@@ -19,6 +21,6 @@ FROM
         least(toInt64(toUInt32(end)), (toInt64(day) + 1) * 86400)
             - greatest(toInt64(toUInt32(start)), toInt64(day) * 86400) AS seconds
     FROM slurm_jobs FINAL
-    WHERE start < {to:DateTime} AND end > {from:DateTime} AND end > start
+    WHERE start >= {earliest:DateTime} AND start < {to:DateTime} AND end > {from:DateTime} AND end > start
 )
 WHERE seconds > 0 AND day >= toUInt16(toDate({from:DateTime})) AND day < toUInt16(toDate({to:DateTime}))

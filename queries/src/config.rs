@@ -13,7 +13,7 @@ pub struct ClickHouseConfig {
     pub url: Option<String>,
     /// User name. Default: `default`.
     pub user: String,
-    /// Password. Default: empty.
+    /// Password. Default: empty. The managed server is started with it too (stored hashed).
     pub password: String,
     /// Database costmill owns; created when missing. Default: `costmill`.
     pub database: String,
@@ -55,13 +55,7 @@ impl ClickHouseConfig {
                 ));
             }
         }
-        let valid_identifier = !self.database.is_empty()
-            && self
-                .database
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && !self.database.starts_with(|c: char| c.is_ascii_digit());
-        if !valid_identifier {
+        if !valid_database_name(&self.database) {
             problems.push((
                 "clickhouse.database".into(),
                 format!(
@@ -78,4 +72,11 @@ impl ClickHouseConfig {
         }
         problems
     }
+}
+
+/// Letters, digits and underscores, not starting with a digit.
+pub fn valid_database_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
 }

@@ -77,6 +77,34 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
+    #[error(
+        "{name} is held by {holder} since {since}; waited {waited_secs} s. Wait for that run to \
+         finish and try again (a crashed holder's lease expires within a minute)"
+    )]
+    LeaseHeld {
+        name: String,
+        holder: String,
+        since: String,
+        waited_secs: u64,
+    },
+
+    #[error("stopped by a signal (Ctrl-C or SIGTERM); nothing was changed")]
+    Cancelled,
+
+    #[error("[clickhouse] database `{0}` must be letters, digits and underscores, not starting with a digit")]
+    InvalidDatabase(String),
+
+    #[error(
+        "the commit of batch {batch} failed at partition {partition}: {message}; every partition of \
+         the batch was restored to its state before the batch{rollback}"
+    )]
+    CommitFailed {
+        batch: String,
+        partition: String,
+        message: String,
+        rollback: String,
+    },
+
     #[error("amount {value} does not fit Decimal(38, 18) arithmetic in Rust (rust_decimal holds 28 digits)")]
     AmountOutOfRange { value: String },
 }

@@ -5,8 +5,10 @@
 //! `{name:Type}`, and are rendered client-side (see [`sql`]) because ClickHouse 18.16
 //! has no server-side query parameters.
 
+pub mod commit;
 pub mod config;
 pub mod error;
+pub mod lease;
 pub mod migrations;
 pub mod money;
 pub mod native;
@@ -23,6 +25,13 @@ pub use store::Store;
 /// Render a timestamp in the `YYYY-MM-DD hh:mm:ss` UTC form both ClickHouse versions parse.
 pub fn format_datetime(ts: chrono::DateTime<chrono::Utc>) -> String {
     ts.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// A timestamp in milliseconds since the epoch, rendered like [`format_datetime`].
+pub fn format_datetime_ms(ms: u64) -> String {
+    chrono::DateTime::from_timestamp((ms / 1000) as i64, 0)
+        .map(format_datetime)
+        .unwrap_or_default()
 }
 
 /// Every SQL file of the project, by name. `ALL` lets the compatibility test run each one.
@@ -46,11 +55,9 @@ pub mod q {
         migrations_table => "migrations_table",
         migrations_applied => "migrations_applied",
         migration_record => "migration_record",
-        focus_staging_create => "focus_staging_create",
-        focus_staging_drop => "focus_staging_drop",
-        focus_staging_partitions => "focus_staging_partitions",
-        focus_replace_partition => "focus_replace_partition",
         focus_staging_summary => "focus_staging_summary",
+        focus_staging_days => "focus_staging_days",
+        focus_replaced_files => "focus_replaced_files",
         focus_totals => "focus_totals",
         costs_by_group => "costs_by_group",
         bench_focus_native => "bench_focus_native",
@@ -67,6 +74,25 @@ pub mod q {
         k8s_node_days => "k8s_node_days",
         k8s_pod_days => "k8s_pod_days",
         slurm_job_days => "slurm_job_days",
+        // Leases, staged commits, the batch log, checkpoints.
+        lease_active => "lease_active",
+        lease_held_by => "lease_held_by",
+        staging_create => "staging_create",
+        staging_drop => "staging_drop",
+        table_partitions => "table_partitions",
+        partition_replace => "partition_replace",
+        partition_attach => "partition_attach",
+        partition_copy => "partition_copy",
+        partition_drop => "partition_drop",
+        leftover_tables => "leftover_tables",
+        batch_log_open => "batch_log_open",
+        checkpoint_get => "checkpoint_get",
+        source_runs_status => "source_runs_status",
+        // Allocation by day: multi-day charges, spans, conservation on staging.
+        allocation_spread_inputs => "allocation_spread_inputs",
+        allocation_spread_span => "allocation_spread_span",
+        slurm_job_span => "slurm_job_span",
+        allocations_staged_balance => "allocations_staged_balance",
     }
 }
 

@@ -19,6 +19,7 @@ migrations! {
     1 => "001_focus_costs",
     2 => "002_allocations",
     3 => "003_usage",
+    4 => "004_utc_currency_idempotent_usage",
 }
 
 impl Migration {

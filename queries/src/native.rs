@@ -35,7 +35,7 @@ impl NativeType {
     fn name(self) -> &'static str {
         match self {
             NativeType::String => "String",
-            NativeType::DateTime => "DateTime",
+            NativeType::DateTime => "DateTime('UTC')",
             NativeType::UInt64 => "UInt64",
             NativeType::Decimal38 => "Decimal(38, 18)",
             NativeType::NullableDecimal38 => "Nullable(Decimal(38, 18))",

@@ -73,23 +73,6 @@ pub struct AppliedMigration {
     pub applied_at: u32,
 }
 
-/// sql/focus_staging_partitions.sql
-#[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SourcePeriod {
-    pub source: String,
-    pub period: u32,
-}
-
-/// sql/focus_staging_summary.sql
-#[derive(Debug, Clone, Row, Deserialize)]
-pub struct ProviderPeriodTotal {
-    pub provider: String,
-    pub period: u32,
-    pub rows: u64,
-    pub billed: Dec18,
-    pub effective: Dec18,
-}
-
 /// sql/focus_totals.sql
 #[derive(Debug, Clone, Row, Deserialize, PartialEq)]
 pub struct SourceTotal {
@@ -136,4 +119,58 @@ pub struct ExplainRow {
     pub max_share: Dec18,
     pub billed: Dec18,
     pub effective: Dec18,
+}
+
+/// One row of `k8s_nodes` (migrations/004), column for column.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct K8sNodeRow {
+    pub cluster: String,
+    pub node: String,
+    pub provider_id: String,
+    pub instance_type: String,
+    pub cpu_cores: Dec18,
+    pub memory_bytes: Dec18,
+    pub gpus: Dec18,
+    pub window_start: u32,
+    pub window_end: u32,
+    pub ingested_at: u32,
+}
+
+/// One row of `k8s_pod_usage` (migrations/004), column for column.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct K8sPodRow {
+    pub cluster: String,
+    pub node: String,
+    pub namespace: String,
+    pub pod: String,
+    pub workload_kind: String,
+    pub workload: String,
+    pub label_keys: Vec<String>,
+    pub label_values: Vec<String>,
+    pub window_start: u32,
+    pub window_end: u32,
+    pub cpu_request_cores: Dec18,
+    pub cpu_usage_cores: Dec18,
+    pub memory_request_bytes: Dec18,
+    pub memory_usage_bytes: Dec18,
+    pub gpu_request: Dec18,
+    pub ingested_at: u32,
+}
+
+/// One row of `slurm_jobs` (migrations/004), column for column.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct SlurmJobRow {
+    pub cluster: String,
+    pub job_id: String,
+    pub job_name: String,
+    pub partition: String,
+    pub account: String,
+    pub user: String,
+    pub alloc_cpus: Dec18,
+    pub alloc_memory_mb: Dec18,
+    pub alloc_gpus: Dec18,
+    pub start: u32,
+    pub end: u32,
+    pub state: String,
+    pub ingested_at: u32,
 }

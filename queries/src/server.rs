@@ -50,12 +50,17 @@ pub fn ensure_running(
     data_dir: &Path,
     binary: Option<&Path>,
     timeout: Duration,
+    password: &str,
 ) -> Result<ServerState, StoreError> {
     let dir = server_dir(data_dir);
     fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
-    let lock_path = dir.join(".lock");
-    let lock = File::create(&lock_path).map_err(StoreError::io(&lock_path))?;
-    lock.lock().map_err(StoreError::io(&lock_path))?;
+    let _lock = lock_dir(&dir)?;
+    // The configured password, hashed; a running server reloads users.xml when it changes.
+    let users = users_xml(password);
+    let users_path = dir.join("users.xml");
+    if fs::read_to_string(&users_path).ok().as_deref() != Some(users.as_str()) {
+        write_file(&users_path, &users)?;
+    }
     if let Some(state) = running(data_dir) {
         return Ok(state);
     }
@@ -70,9 +75,35 @@ pub fn ensure_running(
     Ok(state)
 }
 
+/// The lock that serialises starting and stopping the managed server of a directory.
+fn lock_dir(dir: &Path) -> Result<File, StoreError> {
+    let lock_path = dir.join(".lock");
+    let lock = File::create(&lock_path).map_err(StoreError::io(&lock_path))?;
+    lock.lock().map_err(StoreError::io(&lock_path))?;
+    Ok(lock)
+}
+
+/// Whether `pid` is a ClickHouse server started with this directory's config file: a recorded
+/// pid may have been reused by an unrelated process since.
+fn is_our_server(pid: u32, dir: &Path) -> bool {
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let expected = format!("--config-file={}", dir.join("config.xml").display());
+    args.first().is_some_and(|a| a.contains("clickhouse")) && args.iter().any(|a| *a == expected)
+}
+
 /// Stop the managed server of a data dir. Returns whether one was running.
 pub fn stop(data_dir: &Path) -> Result<bool, StoreError> {
     let dir = server_dir(data_dir);
+    if !dir.exists() {
+        return Ok(false);
+    }
+    let _lock = lock_dir(&dir)?;
     let path = state_path(&dir);
     let Ok(text) = fs::read_to_string(&path) else {
         return Ok(false);
@@ -80,6 +111,12 @@ pub fn stop(data_dir: &Path) -> Result<bool, StoreError> {
     let Ok(state) = serde_json::from_str::<ServerState>(&text) else {
         return Ok(false);
     };
+    if process_alive(state.pid) && !is_our_server(state.pid, &dir) {
+        // The pid was reused: our server is gone; never signal a stranger.
+        tracing::warn!(pid = state.pid, "the recorded pid is not this data dir's ClickHouse server; not signalling it");
+        fs::remove_file(&path).map_err(StoreError::io(&path))?;
+        return Ok(false);
+    }
     let was_running = process_alive(state.pid);
     if was_running {
         // SAFETY: plain syscall on a pid we recorded ourselves.
@@ -137,7 +174,6 @@ fn start(dir: &Path, binary: &Path, timeout: Duration) -> Result<ServerState, St
     let (http_port, tcp_port) = (free_port()?, free_port()?);
     let config_path = dir.join("config.xml");
     write_file(&config_path, &server_config(dir, http_port, tcp_port))?;
-    write_file(&dir.join("users.xml"), USERS_XML)?;
 
     let log_path = dir.join("log").join("stdout.log");
     let log = File::create(&log_path).map_err(StoreError::io(&log_path))?;
@@ -259,6 +295,18 @@ fn server_config(dir: &Path, http_port: u16, tcp_port: u16) -> String {
 </yandex>
 "#
     )
+}
+
+fn users_xml(password: &str) -> String {
+    let password = if password.is_empty() {
+        "<password></password>".to_string()
+    } else {
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest(password.as_bytes());
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        format!("<password_sha256_hex>{hex}</password_sha256_hex>")
+    };
+    USERS_XML.replace("<password></password>", &password)
 }
 
 const USERS_XML: &str = r#"<?xml version="1.0"?>

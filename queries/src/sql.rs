@@ -138,6 +138,24 @@ pub fn quote(value: &str) -> String {
     out
 }
 
+/// A back-quoted identifier ClickHouse reads back unchanged: inside back quotes, ClickHouse
+/// processes the same escape sequences as in strings, so backslashes are escaped too.
+pub fn quote_ident(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('`');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '`' => out.push_str("\\`"),
+            '\n' => out.push_str("\\n"),
+            '\0' => out.push_str("\\0"),
+            c => out.push(c),
+        }
+    }
+    out.push('`');
+    out
+}
+
 fn literal(query: &str, p: &Placeholder<'_>, value: &Param) -> Result<String, StoreError> {
     let mismatch = || StoreError::ParamType {
         query: query.into(),
@@ -148,10 +166,11 @@ fn literal(query: &str, p: &Placeholder<'_>, value: &Param) -> Result<String, St
     let ty = p.ty.trim();
     let rendered = match (ty, value) {
         ("String", Param::Str(s)) => quote(s),
-        ("Identifier", Param::Ident(s)) => format!("`{}`", s.replace('`', "``")),
+        ("Identifier", Param::Ident(s)) => quote_ident(s),
         ("DateTime", Param::DateTime(secs)) => {
             let ts = chrono::DateTime::from_timestamp(*secs, 0).ok_or_else(mismatch)?;
-            format!("toDateTime({})", quote(&crate::format_datetime(ts)))
+            // Always UTC: the server's own timezone must not move a day or a month.
+            format!("toDateTime({}, 'UTC')", quote(&crate::format_datetime(ts)))
         }
         ("Date", Param::Date(d)) => format!("toDate({})", quote(&d.format("%Y-%m-%d").to_string())),
         ("Array(String)", Param::StrArray(items)) => {
@@ -233,7 +252,7 @@ mod tests {
         .bind("a", Param::StrArray(vec!["x".into(), "y'".into()]));
         assert_eq!(
             q.render().unwrap(),
-            "SELECT 'it\\'s a \\\\ test', `tbl`, toDateTime('2024-09-01 00:00:00'), 7, \
+            "SELECT 'it\\'s a \\\\ test', `tbl`, toDateTime('2024-09-01 00:00:00', 'UTC'), 7, \
              CAST(['x', 'y\\''] AS Array(String)), '{}'"
         );
     }

@@ -16,22 +16,28 @@ pub struct Store {
 impl Store {
     /// Connect (starting the managed server when no URL is configured), create the database
     /// and apply pending migrations.
+    /// Also finishes what crashed runs left (see [`Store::recover`]).
     pub async fn open(config: &ClickHouseConfig, data_dir: &Path) -> Result<Store, StoreError> {
         let store = Store::connect(config, data_dir).await?;
         store.migrate().await?;
+        store.recover().await?;
         Ok(store)
     }
 
     /// Connect and create the database, without migrating.
     pub async fn connect(config: &ClickHouseConfig, data_dir: &Path) -> Result<Store, StoreError> {
+        if !crate::config::valid_database_name(&config.database) {
+            return Err(StoreError::InvalidDatabase(config.database.clone()));
+        }
         let url = match &config.url {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => {
                 let data_dir = data_dir.to_path_buf();
                 let binary = config.server_binary.clone();
                 let timeout = Duration::from_secs(config.startup_timeout_secs);
+                let password = config.password.clone();
                 tokio::task::spawn_blocking(move || {
-                    server::ensure_running(&data_dir, binary.as_deref(), timeout)
+                    server::ensure_running(&data_dir, binary.as_deref(), timeout, &password)
                 })
                 .await
                 .expect("server start task panicked")?
@@ -59,6 +65,18 @@ impl Store {
             url,
             database: config.database.clone(),
         })
+    }
+
+    /// Whether the server answers a query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.client
+            .query_raw("SELECT 1")
+            .execute()
+            .await
+            .map_err(|source| StoreError::Unreachable {
+                url: self.url.clone(),
+                source,
+            })
     }
 
     pub fn client(&self) -> &Client {
@@ -106,8 +124,8 @@ impl Store {
         table: &str,
     ) -> clickhouse::insert_formatted::InsertFormatted {
         self.client.insert_formatted_with(format!(
-            "INSERT INTO `{}` FORMAT Native",
-            table.replace('`', "``")
+            "INSERT INTO {} FORMAT Native",
+            crate::sql::quote_ident(table)
         ))
     }
 

@@ -1,22 +1,89 @@
-//! `costmill ingest metrics FILE`: per-service daily metrics for proportional pools, as CSV
-//! (`date,metric,service,value`) or JSON lines (`{"date":…,"metric":…,"service":…,"value":…}`).
-//! The whole file is validated first; only a clean file is written. A value re-sent for the same
+//! `type = "metrics_file"` and `costmill ingest metrics FILE`: per-service daily metrics for
+//! proportional pools, as CSV (`date,metric,service,value`) or JSON lines
+//! (`{"date":…,"metric":…,"service":…,"value":…}`). Every record is checked (line and column on
+//! a problem) and the run is refused as a whole on any problem. A value re-sent for the same
 //! date, metric and service replaces the earlier one.
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use queries::rows::MetricRow;
-use queries::Store;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Problem;
 use crate::focus::values::parse_decimal;
 use crate::reader::Location;
+use crate::record::{MetricRecord, Records, SourceEvent};
+use crate::source::Source;
 use crate::IngestError;
 
-#[derive(Debug, Clone)]
-pub struct MetricsReport {
-    pub rows: u64,
-    pub metrics: Vec<String>,
+/// `[[sources]] type = "metrics_file"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFileConfig {
+    pub name: String,
+    /// CSV or JSON-lines files.
+    pub paths: Vec<PathBuf>,
+    /// Problems listed before reading stops. Default: 20.
+    #[serde(default = "default_max_errors")]
+    pub max_errors: usize,
+    /// Cron expression (with seconds) for `costmill serve`. Default: none (run on demand only).
+    #[serde(default)]
+    pub schedule: Option<String>,
+}
+
+fn default_max_errors() -> usize {
+    20
+}
+
+pub struct MetricsFile {
+    pub name: String,
+    pub paths: Vec<PathBuf>,
+}
+
+/// Records per batch sent to the sink.
+const CHUNK: usize = 10_000;
+
+impl Source for MetricsFile {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn read(&self, _checkpoint: Option<String>) -> BoxStream<'static, Result<SourceEvent, IngestError>> {
+        let paths = self.paths.clone();
+        super::blocking_stream(move |tx| {
+            if paths.is_empty() {
+                let _ = tx.blocking_send(Err(IngestError::NoInput));
+                return;
+            }
+            for path in &paths {
+                let mut chunk = Vec::new();
+                let mut open = true;
+                let mut send = |event: SourceEvent| {
+                    open = open && tx.blocking_send(Ok(event)).is_ok();
+                };
+                let read = for_each_raw(path, &mut |raw| {
+                    match raw.and_then(|r| validate(path, &r)) {
+                        Ok(record) => {
+                            chunk.push(record);
+                            if chunk.len() >= CHUNK {
+                                send(SourceEvent::Records(Records::Metrics(std::mem::take(&mut chunk))));
+                            }
+                        }
+                        Err(problem) => send(SourceEvent::Problem(problem)),
+                    }
+                });
+                if let Err(problem) = read {
+                    send(SourceEvent::Problem(problem));
+                }
+                if !chunk.is_empty() {
+                    send(SourceEvent::Records(Records::Metrics(chunk)));
+                }
+                if !open {
+                    return;
+                }
+            }
+        })
+    }
 }
 
 /// Raw fields of one record and where it was.
@@ -134,11 +201,12 @@ fn for_each_raw(
     Ok(())
 }
 
-fn validate(path: &Path, raw: &RawMetric, ingested_at: u32) -> Result<MetricRow, Problem> {
+fn validate(path: &Path, raw: &RawMetric) -> Result<MetricRecord, Problem> {
     let day = chrono::NaiveDate::parse_from_str(raw.date.trim(), "%Y-%m-%d")
         .ok()
-        .and_then(|d| {
-            u16::try_from((d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days()).ok()
+        .filter(|d| {
+            chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+                .is_some_and(|epoch| u16::try_from((*d - epoch).num_days()).is_ok())
         })
         .ok_or_else(|| {
             problem(
@@ -164,53 +232,11 @@ fn validate(path: &Path, raw: &RawMetric, ingested_at: u32) -> Result<MetricRow,
                 format!("expected a non-negative number, found {:?}", raw.value),
             )
         })?;
-    Ok(MetricRow {
+    Ok(MetricRecord {
         day,
         metric: raw.metric.trim().into(),
         service: raw.service.trim().into(),
         value,
-        ingested_at,
     })
 }
 
-pub async fn ingest_metrics(
-    store: &Store,
-    path: &PathBuf,
-    max_errors: usize,
-) -> Result<MetricsReport, IngestError> {
-    let ingested_at = chrono::Utc::now().timestamp() as u32;
-    let mut problems = Vec::new();
-    let mut rows = Vec::new();
-    let mut metrics = std::collections::BTreeSet::new();
-    // Metrics files are small (days × services × metrics), so the validated rows are kept.
-    let read = for_each_raw(
-        path,
-        &mut |raw| match raw.and_then(|r| validate(path, &r, ingested_at)) {
-            Ok(row) => {
-                metrics.insert(row.metric.clone());
-                rows.push(row);
-            }
-            Err(p) if problems.len() < max_errors.max(1) => problems.push(p),
-            Err(_) => {}
-        },
-    );
-    if let Err(p) = read {
-        problems.push(p);
-    }
-    if !problems.is_empty() {
-        let stopped_early = problems.len() >= max_errors.max(1);
-        return Err(IngestError::Invalid {
-            problems,
-            stopped_early,
-        });
-    }
-    let mut insert = store.insert::<MetricRow>("service_metrics").await?;
-    for row in &rows {
-        insert.write(row).await.map_err(IngestError::Insert)?;
-    }
-    insert.end().await.map_err(IngestError::Insert)?;
-    Ok(MetricsReport {
-        rows: rows.len() as u64,
-        metrics: metrics.into_iter().collect(),
-    })
-}

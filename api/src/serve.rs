@@ -1,0 +1,237 @@
+//! `costmill serve`: every configured source with a `schedule` runs on its cron expression (UTC),
+//! then the days it changed are allocated again. One run per source at a time, even across
+//! several `serve` processes on one database (a lease in ClickHouse); a failing run is retried
+//! with exponential backoff and jitter; every run is logged in `source_runs` for
+//! `costmill sources status`. /healthz and /readyz answer on `[serve] listen`; SIGTERM stops
+//! scheduling, lets a running job finish or abort cleanly, then exits.
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use backon::{ExponentialBuilder, Retryable};
+use clap::Args;
+use ingest::{IngestError, RunOptions, RunReport, SourceConfig};
+use queries::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::interrupt::cancel_on_signals;
+
+pub use crate::status::print_status;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address for /healthz and /readyz. Default: `[serve] listen`, else 127.0.0.1:8080.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+/// What the HTTP routes see.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// False once shutdown began: /readyz then answers 503 so a load balancer drains us.
+    pub accepting: Arc<AtomicBool>,
+}
+
+/// The router every HTTP feature mounts on.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// Ready: not shutting down, and ClickHouse answers.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    if !state.accepting.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
+    }
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n".into()),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("ClickHouse: {e}\n")),
+    }
+}
+
+pub async fn serve(config: Config, args: ServeArgs) -> Result<()> {
+    let store = Store::open(&config.clickhouse, &config.data_dir).await?;
+    let listen = match args.listen {
+        Some(addr) => addr,
+        None => config
+            .serve
+            .listen
+            .parse()
+            .context("[serve] listen is not an address")?,
+    };
+    let shutdown = cancel_on_signals();
+    let accepting = Arc::new(AtomicBool::new(true));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let app = router(AppState {
+        store: store.clone(),
+        accepting: accepting.clone(),
+    });
+    let http_shutdown = shutdown.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            .await
+    });
+    println!("costmill serve: listening on http://{listen} (/healthz, /readyz)");
+
+    let config = Arc::new(config);
+    let mut jobs = Vec::new();
+    for source in config.sources.iter().filter(|s| s.schedule().is_some()) {
+        let schedule: cron::Schedule = source
+            .schedule()
+            .expect("filtered")
+            .parse()
+            .with_context(|| format!("source `{}`: schedule", source.name()))?;
+        println!(
+            "  source `{}`: {}",
+            source.name(),
+            source.schedule().unwrap_or_default()
+        );
+        jobs.push(tokio::spawn(schedule_loop(
+            store.clone(),
+            config.clone(),
+            source.clone(),
+            schedule,
+            shutdown.clone(),
+        )));
+    }
+    if jobs.is_empty() {
+        println!("  no [[sources]] with a `schedule`: serving health checks only");
+    }
+    shutdown.cancelled().await;
+    accepting.store(false, Ordering::SeqCst);
+    tracing::info!("shutting down: waiting for running jobs to finish or abort");
+    for job in jobs {
+        let _ = job.await;
+    }
+    http.await
+        .context("HTTP server task")?
+        .context("HTTP server")?;
+    println!("costmill serve: stopped");
+    Ok(())
+}
+
+async fn schedule_loop(
+    store: Store,
+    config: Arc<Config>,
+    source: SourceConfig,
+    schedule: cron::Schedule,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let Some(next) = schedule.upcoming(chrono::Utc).next() else {
+            tracing::warn!(source = source.name(), "the schedule has no future time");
+            return;
+        };
+        let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        if let Err(e) = scheduled_run(&store, &config, &source, &shutdown).await {
+            tracing::error!(source = source.name(), error = %format!("{e:#}"), "scheduled run failed");
+        }
+        if shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
+/// Whether trying again can help: not for refused input or a signal.
+fn retryable(error: &IngestError) -> bool {
+    !matches!(
+        error,
+        IngestError::Invalid { .. }
+            | IngestError::Cancelled
+            | IngestError::NoInput
+            | IngestError::Store(queries::StoreError::Cancelled)
+    )
+}
+
+/// One scheduled run: take the source's lease (skip if another process runs it), run with
+/// retries, log it, allocate the days it changed.
+pub async fn scheduled_run(
+    store: &Store,
+    config: &Config,
+    source: &SourceConfig,
+    shutdown: &CancellationToken,
+) -> Result<Option<RunReport>> {
+    let run_id = queries::commit::new_batch_id();
+    let lease_name = format!("source/{}", source.name());
+    let info = queries::lease::process_info(&format!("costmill serve, source `{}`", source.name()));
+    let lease = match store
+        .acquire_lease(
+            &lease_name,
+            &run_id,
+            &info,
+            queries::lease::DEFAULT_TTL,
+            Duration::ZERO,
+            shutdown,
+        )
+        .await
+    {
+        Ok(lease) => lease,
+        Err(queries::StoreError::LeaseHeld { holder, .. }) => {
+            tracing::info!(source = source.name(), %holder, "skipped: another process is running this source");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // Losing the lease (a renewal failed and another took over) stops the run like a signal.
+    let cancel = shutdown.child_token();
+    let lost = lease.lost().clone();
+    let on_lost = cancel.clone();
+    let watcher = tokio::spawn(async move {
+        lost.cancelled().await;
+        on_lost.cancel();
+    });
+    let started = chrono::Utc::now();
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+    let built = source.build();
+    let options = RunOptions {
+        cancel: cancel.clone(),
+        ..source.run_options()
+    };
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(config.serve.retry_initial_secs))
+        .with_max_delay(Duration::from_secs(config.serve.retry_max_secs))
+        .with_max_times(config.serve.max_attempts.saturating_sub(1) as usize)
+        .with_jitter();
+    let result = (|| async {
+        attempts.fetch_add(1, Ordering::SeqCst);
+        ingest::run_source(store, built.as_ref(), &options).await
+    })
+    .retry(backoff)
+    .sleep(tokio::time::sleep)
+    .when(|e| retryable(e) && !cancel.is_cancelled())
+    .notify(|e, delay| {
+        tracing::warn!(source = source.name(), error = %e, retry_in = ?delay, "source run failed; retrying")
+    })
+    .await;
+    let attempts = attempts.load(Ordering::SeqCst);
+    crate::status::log_run(store, source.name(), &run_id, "schedule", started, attempts, &result).await?;
+    watcher.abort();
+    if let Err(e) = lease.release().await {
+        tracing::warn!(error = %e, "could not release the source lease; it expires by itself");
+    }
+    let report = result?;
+    if let Some((from, to)) = report.days {
+        if !config.allocation.rules.is_empty() && !cancel.is_cancelled() {
+            let allocated = allocator::run::run(store, &config.allocation, Some((from, to))).await?;
+            tracing::info!(source = source.name(), rows = allocated.allocations, "allocated the changed days");
+        }
+    }
+    Ok(Some(report))
+}

@@ -1,0 +1,1 @@
+ALTER TABLE {live:Identifier} DROP PARTITION ID {id:String}

@@ -1,0 +1,15 @@
+-- Per source: its latest run, its latest successful run, and its latest error.
+SELECT
+    source,
+    argMax(outcome, ended_at) AS last_outcome,
+    toUInt32(max(ended_at)) AS last_run,
+    toUInt32(maxIf(ended_at, outcome = 'ok')) AS last_success,
+    argMaxIf(rows, ended_at, outcome = 'ok') AS last_rows,
+    argMaxIf(currencies, ended_at, outcome = 'ok') AS last_currencies,
+    argMaxIf(effective, ended_at, outcome = 'ok') AS last_effective,
+    argMaxIf(error, ended_at, outcome != 'ok') AS last_error,
+    toUInt32(maxIf(ended_at, outcome != 'ok')) AS last_error_at,
+    count() AS runs
+FROM source_runs
+GROUP BY source
+ORDER BY source

@@ -1,0 +1,555 @@
+//! One staged commit, used by every writer (FOCUS ingest, usage ingest, allocation):
+//!
+//! 1. [`Store::begin_batch`] takes the writer lease of the target (two writers of the same
+//!    partitions never interleave: the second waits, then fails naming the holder) and creates a
+//!    private staging table `_costmill_staging_<batch>_<table>` like the live one.
+//! 2. The writer loads rows into [`Batch::staging`] and runs its checks **on staging**.
+//! 3. [`Batch::commit`] swaps the staged partitions into the live table. Before the first swap it
+//!    copies every live partition it will touch into a backup table (hard links, cheap) and logs
+//!    the plan in `batch_log`; if any swap fails, every partition of the batch is put back from
+//!    the backup, so a batch lands whole or not at all. A process that dies mid-swap leaves the
+//!    backup and the `swapping` log row behind, and the next start ([`Store::recover`]) restores
+//!    from them.
+//!
+//! What a concurrent reader sees: each partition changes in one step (old rows or new, never a
+//! mix). A batch spanning several partitions (several billing months, several days) is swapped
+//! partition after partition within milliseconds, so a query running during those milliseconds
+//! may see one month already new and another still old; it never sees a half-replaced month.
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::lease::{self, Lease};
+use crate::{q, Dec18, Store, StoreError};
+
+const STAGING_PREFIX: &str = "_costmill_staging_";
+const BACKUP_PREFIX: &str = "_costmill_backup_";
+
+/// How staged partitions reach the live table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Swap {
+    /// The staged partition replaces the live one (FOCUS months, allocation days).
+    Replace,
+    /// The staged parts are added to the live partition: for Replacing tables, whose key makes a
+    /// re-landed observation replace the earlier one (usage windows, metrics).
+    Attach,
+}
+
+/// Told about each step of a commit, e.g. to draw progress.
+pub trait CommitObserver: Send + Sync {
+    /// A partition was swapped into the live table.
+    fn partition_swapped(&self, _partition: &str) {}
+}
+
+/// What a batch writes, and how.
+#[derive(Clone)]
+pub struct BatchSpec {
+    /// `ingest`, `usage`, `allocate`: for the batch log.
+    pub kind: &'static str,
+    /// The source name (empty for allocation).
+    pub source: String,
+    /// The live table.
+    pub table: &'static str,
+    pub swap: Swap,
+    /// Ctrl-C / SIGTERM: checked before the swap, which itself is never interrupted.
+    pub cancel: CancellationToken,
+    /// How long to wait for another writer of the same partitions. Default: 30 s.
+    pub lease_wait: Duration,
+    pub observer: Option<Arc<dyn CommitObserver>>,
+}
+
+impl BatchSpec {
+    pub fn new(kind: &'static str, source: &str, table: &'static str, swap: Swap) -> BatchSpec {
+        BatchSpec {
+            kind,
+            source: source.to_string(),
+            table,
+            swap,
+            cancel: CancellationToken::new(),
+            lease_wait: Duration::from_secs(30),
+            observer: None,
+        }
+    }
+
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> BatchSpec {
+        self.cancel = cancel;
+        self
+    }
+
+    pub fn with_lease_wait(mut self, wait: Duration) -> BatchSpec {
+        self.lease_wait = wait;
+        self
+    }
+
+    pub fn with_observer(mut self, observer: Arc<dyn CommitObserver>) -> BatchSpec {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The writer lease: one writer per table and source (allocation: per table).
+    fn lease_name(&self) -> String {
+        format!("write/{}/{}", self.table, self.source)
+    }
+}
+
+/// Rows and money of a batch, per currency: two currencies are never added.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchTotals {
+    pub rows: u64,
+    /// Currency → (billed, effective).
+    pub by_currency: BTreeMap<String, (Dec18, Dec18)>,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone)]
+pub struct CommitReport {
+    pub batch_id: String,
+    /// The partitions swapped in (as ClickHouse prints them, e.g. `('aws', 202609)`).
+    pub partitions: Vec<String>,
+    /// Live partitions dropped (days of an allocation window that got no rows).
+    pub dropped: Vec<String>,
+    pub swap_elapsed: Duration,
+}
+
+#[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Partition {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Row, Serialize)]
+struct LogRow {
+    batch_id: String,
+    kind: String,
+    source: String,
+    target: String,
+    partitions: Vec<String>,
+    rows: u64,
+    currencies: Vec<String>,
+    billed: Vec<Dec18>,
+    effective: Vec<Dec18>,
+    started_at: u32,
+    ended_at: u32,
+    outcome: String,
+    error: String,
+    holder: String,
+    seq: u64,
+}
+
+#[derive(Debug, Clone, Row, Deserialize)]
+struct OpenBatch {
+    batch_id: String,
+    target: String,
+    partitions: Vec<String>,
+    holder: String,
+}
+
+#[derive(Debug, Clone, Row, Deserialize)]
+struct TableName {
+    name: String,
+}
+
+/// A batch in progress: its staging table and writer lease.
+pub struct Batch {
+    store: Store,
+    spec: BatchSpec,
+    id: String,
+    staging: String,
+    lease: Option<Lease>,
+    drop: BTreeSet<String>,
+    started_at: u32,
+    cancel: CancellationToken,
+}
+
+/// Unique, sortable, fixed length (23), and safe inside a table name.
+pub fn new_batch_id() -> String {
+    use rand::Rng;
+    let now = chrono::Utc::now().format("%Y%m%d%H%M%S");
+    format!("{now}_{:08x}", rand::thread_rng().gen::<u32>())
+}
+
+const BATCH_ID_LEN: usize = 23;
+
+fn staging_name(id: &str, table: &str) -> String {
+    format!("{STAGING_PREFIX}{id}_{table}")
+}
+
+fn backup_name(id: &str, table: &str) -> String {
+    format!("{BACKUP_PREFIX}{id}_{table}")
+}
+
+/// The batch id in a staging or backup table name.
+fn batch_of(table: &str) -> Option<&str> {
+    let rest = table
+        .strip_prefix(STAGING_PREFIX)
+        .or_else(|| table.strip_prefix(BACKUP_PREFIX))?;
+    rest.get(..BATCH_ID_LEN)
+}
+
+fn now_secs() -> u32 {
+    chrono::Utc::now().timestamp() as u32
+}
+
+impl Store {
+    /// Start a batch: take the writer lease, create the staging table.
+    pub async fn begin_batch(&self, spec: BatchSpec) -> Result<Batch, StoreError> {
+        let id = new_batch_id();
+        let info = lease::process_info(&format!("{} of `{}`", spec.kind, spec.table));
+        let lease = self
+            .acquire_lease(
+                &spec.lease_name(),
+                &id,
+                &info,
+                lease::DEFAULT_TTL,
+                spec.lease_wait,
+                &spec.cancel,
+            )
+            .await?;
+        let staging = staging_name(&id, spec.table);
+        self.execute(
+            &q::staging_create()
+                .bind_ident("staging", &staging)
+                .bind_ident("live", spec.table),
+        )
+        .await?;
+        // Cancelled by a signal, or by losing the lease.
+        let cancel = spec.cancel.child_token();
+        let lost = lease.lost().clone();
+        let on_lost = cancel.clone();
+        tokio::spawn(async move {
+            lost.cancelled().await;
+            on_lost.cancel();
+        });
+        Ok(Batch {
+            store: self.clone(),
+            spec,
+            id,
+            staging,
+            lease: Some(lease),
+            drop: BTreeSet::new(),
+            started_at: now_secs(),
+            cancel,
+        })
+    }
+
+    /// The partitions a table holds.
+    pub async fn partitions(&self, table: &str) -> Result<Vec<Partition>, StoreError> {
+        self.fetch_all(&q::table_partitions().bind_str("table", table))
+            .await
+    }
+
+    async fn log_batch(&self, row: &LogRow) -> Result<(), StoreError> {
+        let error = |source| StoreError::Query {
+            name: "insert into batch_log".into(),
+            source,
+        };
+        let mut insert = self.insert::<LogRow>("batch_log").await?;
+        insert.write(row).await.map_err(error)?;
+        insert.end().await.map_err(error)
+    }
+
+    /// Finish what crashed runs left: roll back a commit that died mid-swap (from its backup),
+    /// then drop staging and backup tables whose batch no longer holds its lease.
+    /// Returns the names of the tables dropped.
+    pub async fn recover(&self) -> Result<Vec<String>, StoreError> {
+        let open: Vec<OpenBatch> = self.fetch_all(&q::batch_log_open()).await?;
+        for batch in open {
+            if self.batch_holds_any_lease(&batch.batch_id).await? {
+                continue;
+            }
+            let backup = backup_name(&batch.batch_id, &batch.target);
+            let saved: BTreeSet<String> = self
+                .partitions(&backup)
+                .await?
+                .into_iter()
+                .map(|p| p.id)
+                .collect();
+            let ids: Vec<String> = batch
+                .partitions
+                .iter()
+                .filter_map(|p| p.split_once(' ').map(|(id, _)| id.to_string()))
+                .collect();
+            restore(self, &batch.target, &backup, &ids, &saved).await?;
+            tracing::warn!(batch = %batch.batch_id, table = %batch.target, "rolled back a commit interrupted by a crash");
+            self.log_batch(&LogRow {
+                batch_id: batch.batch_id.clone(),
+                kind: String::new(),
+                source: String::new(),
+                target: batch.target.clone(),
+                partitions: batch.partitions.clone(),
+                rows: 0,
+                currencies: vec![],
+                billed: vec![],
+                effective: vec![],
+                started_at: now_secs(),
+                ended_at: now_secs(),
+                outcome: "rolled back".into(),
+                error: format!("interrupted during the swap (holder {}); restored on recovery", batch.holder),
+                holder: batch.holder,
+                seq: lease::now_ms(),
+            })
+            .await?;
+        }
+        let tables: Vec<TableName> = self.fetch_all(&q::leftover_tables()).await?;
+        let mut dropped = Vec::new();
+        for table in tables {
+            let Some(batch) = batch_of(&table.name) else {
+                continue;
+            };
+            if self.batch_holds_any_lease(batch).await? {
+                continue;
+            }
+            self.execute(&q::staging_drop().bind_ident("staging", &table.name))
+                .await?;
+            dropped.push(table.name);
+        }
+        if !dropped.is_empty() {
+            tracing::info!(tables = ?dropped, "removed staging tables left by crashed runs");
+        }
+        Ok(dropped)
+    }
+
+    /// Whether any lease is held by this batch (its id is the holder).
+    async fn batch_holds_any_lease(&self, batch_id: &str) -> Result<bool, StoreError> {
+        #[derive(Row, Deserialize)]
+        struct Count {
+            n: u64,
+        }
+        let rows: Vec<Count> = self
+            .fetch_all(
+                &q::lease_held_by()
+                    .bind_str("holder", batch_id)
+                    .bind("now", crate::Param::Int(lease::now_ms().into())),
+            )
+            .await?;
+        Ok(rows.first().is_some_and(|c| c.n > 0))
+    }
+}
+
+/// Put partitions back as they were: from the backup where the live table had them, else dropped.
+async fn restore(
+    store: &Store,
+    live: &str,
+    backup: &str,
+    ids: &[String],
+    saved: &BTreeSet<String>,
+) -> Result<(), StoreError> {
+    for id in ids {
+        let statement = if saved.contains(id) {
+            q::partition_replace()
+                .bind_ident("live", live)
+                .bind_str("id", id)
+                .bind_ident("staging", backup)
+        } else {
+            q::partition_drop()
+                .bind_ident("live", live)
+                .bind_str("id", id)
+        };
+        store.execute(&statement).await?;
+    }
+    store
+        .execute(&q::staging_drop().bind_ident("staging", backup))
+        .await
+}
+
+impl Batch {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The staging table to load.
+    pub fn staging(&self) -> &str {
+        &self.staging
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Cancelled on Ctrl-C/SIGTERM or when the writer lease was lost: stop loading and abort.
+    pub fn cancelled(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Live partitions (by id) to drop in this commit: e.g. days of an allocation window that
+    /// now have no rows.
+    pub fn drop_partitions(&mut self, ids: impl IntoIterator<Item = String>) {
+        self.drop.extend(ids);
+    }
+
+    fn log_row(&self, outcome: &str, error: &str, partitions: &[String], totals: &BatchTotals) -> LogRow {
+        LogRow {
+            batch_id: self.id.clone(),
+            kind: self.spec.kind.into(),
+            source: self.spec.source.clone(),
+            target: self.spec.table.into(),
+            partitions: partitions.to_vec(),
+            rows: totals.rows,
+            currencies: totals.by_currency.keys().cloned().collect(),
+            billed: totals.by_currency.values().map(|v| v.0).collect(),
+            effective: totals.by_currency.values().map(|v| v.1).collect(),
+            started_at: self.started_at,
+            ended_at: now_secs(),
+            outcome: outcome.into(),
+            error: error.into(),
+            holder: self.id.clone(),
+            seq: lease::now_ms(),
+        }
+    }
+
+    /// Swap the staged partitions in (and drop the listed ones), all or nothing on failure.
+    pub async fn commit(mut self, totals: BatchTotals) -> Result<CommitReport, StoreError> {
+        if self.cancel.is_cancelled() {
+            self.finish("aborted", "stopped by a signal before the swap", &[], &totals)
+                .await?;
+            return Err(StoreError::Cancelled);
+        }
+        let store = self.store.clone();
+        let live = self.spec.table;
+        let staged = store.partitions(&self.staging).await?;
+        let before: BTreeSet<String> = store
+            .partitions(live)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        let staged_ids: BTreeSet<&str> = staged.iter().map(|p| p.id.as_str()).collect();
+        let drops: Vec<String> = self
+            .drop
+            .iter()
+            .filter(|id| !staged_ids.contains(id.as_str()) && before.contains(*id))
+            .cloned()
+            .collect();
+        // `<id> <name>`: the id to restore by, the name for people.
+        let plan: Vec<String> = staged
+            .iter()
+            .map(|p| format!("{} {}", p.id, p.name))
+            .chain(drops.iter().map(|id| format!("{id} (dropped)")))
+            .collect();
+        let touched: Vec<String> = staged
+            .iter()
+            .map(|p| p.id.clone())
+            .chain(drops.iter().cloned())
+            .collect();
+
+        let backup = backup_name(&self.id, live);
+        store
+            .execute(
+                &q::staging_create()
+                    .bind_ident("staging", &backup)
+                    .bind_ident("live", live),
+            )
+            .await?;
+        for id in touched.iter().filter(|id| before.contains(*id)) {
+            store
+                .execute(
+                    &q::partition_copy()
+                        .bind_ident("backup", &backup)
+                        .bind_str("id", id)
+                        .bind_ident("live", live),
+                )
+                .await?;
+        }
+        store
+            .log_batch(&self.log_row("swapping", "", &plan, &totals))
+            .await?;
+
+        let started = Instant::now();
+        let mut failure = None;
+        for p in &staged {
+            let statement = match self.spec.swap {
+                Swap::Replace => q::partition_replace(),
+                Swap::Attach => q::partition_attach(),
+            }
+            .bind_ident("live", live)
+            .bind_str("id", &p.id)
+            .bind_ident("staging", &self.staging);
+            if let Err(e) = store.execute(&statement).await {
+                failure = Some((p.name.clone(), e));
+                break;
+            }
+            if let Some(observer) = &self.spec.observer {
+                observer.partition_swapped(&p.name);
+            }
+        }
+        if failure.is_none() {
+            for id in &drops {
+                let statement = q::partition_drop().bind_ident("live", live).bind_str("id", id);
+                if let Err(e) = store.execute(&statement).await {
+                    failure = Some((id.clone(), e));
+                    break;
+                }
+            }
+        }
+        let swap_elapsed = started.elapsed();
+        if let Some((partition, error)) = failure {
+            let rollback = match restore(&store, live, &backup, &touched, &before).await {
+                Ok(()) => String::new(),
+                Err(e) => format!(
+                    " — except that the rollback itself failed ({e}); the next costmill start retries it"
+                ),
+            };
+            let error = StoreError::CommitFailed {
+                batch: self.id.clone(),
+                partition,
+                message: error.to_string(),
+                rollback,
+            };
+            let _ = store
+                .log_batch(&self.log_row("rolled back", &error.to_string(), &plan, &totals))
+                .await;
+            self.cleanup().await;
+            return Err(error);
+        }
+        store
+            .execute(&q::staging_drop().bind_ident("staging", &backup))
+            .await?;
+        self.finish("committed", "", &plan, &totals).await?;
+        Ok(CommitReport {
+            batch_id: self.id.clone(),
+            partitions: staged.into_iter().map(|p| p.name).collect(),
+            dropped: drops,
+            swap_elapsed,
+        })
+    }
+
+    /// Give up: drop the staging table, log why, release the lease. The live table is untouched.
+    pub async fn abort(mut self, reason: &str) -> Result<(), StoreError> {
+        self.finish("failed", reason, &[], &BatchTotals::default())
+            .await
+    }
+
+    async fn finish(
+        &mut self,
+        outcome: &str,
+        error: &str,
+        partitions: &[String],
+        totals: &BatchTotals,
+    ) -> Result<(), StoreError> {
+        let logged = self
+            .store
+            .log_batch(&self.log_row(outcome, error, partitions, totals))
+            .await;
+        self.cleanup().await;
+        logged
+    }
+
+    async fn cleanup(&mut self) {
+        if let Err(e) = self
+            .store
+            .execute(&q::staging_drop().bind_ident("staging", &self.staging))
+            .await
+        {
+            tracing::warn!(table = %self.staging, error = %e, "could not drop the staging table; the next start removes it");
+        }
+        if let Some(lease) = self.lease.take() {
+            if let Err(e) = lease.release().await {
+                tracing::warn!(error = %e, "could not release the writer lease; it expires within a minute");
+            }
+        }
+    }
+}
