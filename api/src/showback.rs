@@ -1,15 +1,42 @@
-//! `costmill costs`: cost per group and month with month-over-month change.
+//! `costmill costs`: cost per group, currency and month with month-over-month change. Amounts of
+//! two currencies are never added: every figure, total and change is per currency.
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use comfy_table::Cell;
-use queries::rows::GroupMonthCost;
-use queries::{q, Param, Store};
+use queries::{q, Dec18, Param, Store};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::report::{self, dec, money, right};
+use crate::report::{self, currency_label, dec, money, money_in, right};
+
+/// sql/costs_by_group.sql and sql/allocations_by_group.sql
+#[derive(Debug, Clone, clickhouse::Row, Deserialize)]
+pub struct GroupMonthCost {
+    pub month: u32,
+    pub grp: String,
+    pub currency: String,
+    pub billed: Dec18,
+    pub effective: Dec18,
+    pub list: Dec18,
+}
+
+/// sql/explain_service.sql
+#[derive(Debug, Clone, clickhouse::Row, Deserialize)]
+pub struct ExplainRow {
+    pub kind: String,
+    pub pool: String,
+    pub method: String,
+    pub currency: String,
+    pub cost_source: String,
+    pub input_ref: String,
+    pub days: u64,
+    pub min_share: Dec18,
+    pub max_share: Dec18,
+    pub billed: Dec18,
+    pub effective: Dec18,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Metric {
@@ -58,13 +85,15 @@ impl CostsArgs {
     }
 }
 
-/// One group in one month, against the month before.
+/// One group in one month and currency, against the same currency the month before.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GroupMonth {
     pub group: String,
     pub month: String,
     #[serde(with = "rust_decimal::serde::str")]
     pub cost: Decimal,
+    /// The billing currency of every amount of the row (FOCUS BillingCurrency).
+    pub currency: String,
     #[serde(with = "rust_decimal::serde::str")]
     pub previous: Decimal,
     #[serde(with = "rust_decimal::serde::str")]
@@ -167,14 +196,15 @@ pub fn parse_day_number(text: &str, flag: &str) -> Result<u16> {
         .with_context(|| format!("{flag} {text}: out of range"))
 }
 
-/// Fill every group × month (missing = 0) and compare each month with the one before.
+/// Fill every group × currency × month (missing = 0) and compare each month with the one
+/// before, per currency.
 pub fn month_over_month(
     rows: &[GroupMonthCost],
     metric: Metric,
     empty_label: &str,
 ) -> Vec<GroupMonth> {
     let months: BTreeSet<u32> = rows.iter().map(|r| r.month).collect();
-    let mut by_group: BTreeMap<String, BTreeMap<u32, Decimal>> = BTreeMap::new();
+    let mut by_group: BTreeMap<(String, String), BTreeMap<u32, Decimal>> = BTreeMap::new();
     for row in rows {
         let amount = dec(match metric {
             Metric::Billed => row.billed,
@@ -187,13 +217,13 @@ pub fn month_over_month(
             row.grp.clone()
         };
         *by_group
-            .entry(group)
+            .entry((group, row.currency.clone()))
             .or_default()
             .entry(row.month)
             .or_default() += amount;
     }
     let mut out = Vec::new();
-    for (group, costs) in by_group {
+    for ((group, currency), costs) in by_group {
         let mut previous = Decimal::ZERO;
         for month in &months {
             let cost = costs.get(month).copied().unwrap_or_default();
@@ -203,6 +233,7 @@ pub fn month_over_month(
                 group: group.clone(),
                 month: report::month(*month),
                 cost,
+                currency: currency.clone(),
                 previous,
                 change,
                 change_pct,
@@ -240,8 +271,9 @@ pub async fn print_costs(store: &Store, args: &CostsArgs) -> Result<()> {
     Ok(())
 }
 
-/// Groups as rows, months as columns, sorted by the latest month; the last columns compare the
-/// latest month with the one before.
+/// Groups as rows (one per group and currency), months as columns, sorted by currency and then
+/// by the latest month; the last columns compare the latest month with the one before. Each
+/// currency gets its own total row.
 fn print_pivot(args: &CostsArgs, table: &[GroupMonth]) {
     let months: Vec<&str> = table
         .iter()
@@ -258,52 +290,60 @@ fn print_pivot(args: &CostsArgs, table: &[GroupMonth]) {
     };
     let metric = format!("{:?}Cost", args.metric);
     println!("{metric} by {}", args.by);
-    let mut headers: Vec<&str> = vec![args.by.as_str()];
+    let mut headers: Vec<&str> = vec![args.by.as_str(), "currency"];
     headers.extend(&months);
     headers.extend(["change", "change %"]);
     let mut out = report::table(&headers);
-    let mut groups: BTreeMap<&str, Vec<&GroupMonth>> = BTreeMap::new();
+    let mut groups: BTreeMap<(&str, &str), Vec<&GroupMonth>> = BTreeMap::new();
     for row in table {
-        groups.entry(&row.group).or_default().push(row);
+        groups
+            .entry((&row.currency, &row.group))
+            .or_default()
+            .push(row);
     }
-    let mut ordered: Vec<(&str, Vec<&GroupMonth>)> = groups.into_iter().collect();
+    let mut by_currency: BTreeMap<&str, Vec<(&str, Vec<&GroupMonth>)>> = BTreeMap::new();
+    for ((currency, group), rows) in groups {
+        by_currency.entry(currency).or_default().push((group, rows));
+    }
     let latest = |rows: &Vec<&GroupMonth>| {
         rows.iter()
             .find(|r| r.month == last)
             .map(|r| r.cost)
             .unwrap_or_default()
     };
-    ordered.sort_by(|a, b| latest(&b.1).cmp(&latest(&a.1)).then(a.0.cmp(b.0)));
-    let mut totals = vec![Decimal::ZERO; months.len()];
-    for (group, rows) in &ordered {
-        let mut cells = vec![Cell::new(group)];
-        for (i, row) in rows.iter().enumerate() {
-            totals[i] += row.cost;
-            cells.push(right(money(row.cost)));
+    for (currency, mut ordered) in by_currency {
+        ordered.sort_by(|a, b| latest(&b.1).cmp(&latest(&a.1)).then(a.0.cmp(b.0)));
+        let mut totals = vec![Decimal::ZERO; months.len()];
+        for (group, rows) in &ordered {
+            let mut cells = vec![Cell::new(group), Cell::new(currency_label(currency))];
+            for (i, row) in rows.iter().enumerate() {
+                totals[i] += row.cost;
+                cells.push(right(money(row.cost)));
+            }
+            let latest = rows.last().expect("one row per month");
+            cells.push(right(signed(latest.change)));
+            cells.push(right(
+                latest
+                    .change_pct
+                    .as_ref()
+                    .map(|p| format!("{p}%"))
+                    .unwrap_or_else(|| "new".into()),
+            ));
+            out.add_row(cells);
         }
-        let latest = rows.last().expect("one row per month");
-        cells.push(right(signed(latest.change)));
-        cells.push(right(
-            latest
-                .change_pct
-                .as_ref()
-                .map(|p| format!("{p}%"))
-                .unwrap_or_else(|| "new".into()),
-        ));
+        let mut cells = vec![Cell::new("total"), Cell::new(currency_label(currency))];
+        cells.extend(totals.iter().map(|t| right(money(*t))));
+        if totals.len() >= 2 {
+            let (prev, cur) = (totals[totals.len() - 2], totals[totals.len() - 1]);
+            cells.push(right(signed(cur - prev)));
+            cells.push(right(
+                percent_change(prev, cur)
+                    .map(|p| format!("{p}%"))
+                    .unwrap_or_else(|| "new".into()),
+            ));
+        }
         out.add_row(cells);
     }
-    let mut cells = vec![Cell::new("total")];
-    cells.extend(totals.iter().map(|t| right(money(*t))));
-    if totals.len() >= 2 {
-        let (prev, cur) = (totals[totals.len() - 2], totals[totals.len() - 1]);
-        cells.push(right(signed(cur - prev)));
-        cells.push(right(
-            percent_change(prev, cur)
-                .map(|p| format!("{p}%"))
-                .unwrap_or_else(|| "new".into()),
-        ));
-    }
-    out.add_row(cells);
     println!("{out}");
 }
 
@@ -317,20 +357,28 @@ fn percent_change(previous: Decimal, current: Decimal) -> Option<String> {
     })
 }
 
-/// The groups whose cost changed most from the month before the latest to the latest.
+/// The groups whose cost changed most from the month before the latest to the latest, `n` per
+/// currency (changes in two currencies are not compared).
 pub fn top_movers(table: &[GroupMonth], n: usize) -> Vec<&GroupMonth> {
     let Some(last) = table.iter().map(|r| r.month.as_str()).max() else {
         return vec![];
     };
-    let mut latest: Vec<&GroupMonth> = table.iter().filter(|r| r.month == last).collect();
-    latest.sort_by(|a, b| {
-        b.change
-            .abs()
-            .cmp(&a.change.abs())
-            .then(a.group.cmp(&b.group))
-    });
-    latest.truncate(n);
-    latest
+    let mut by_currency: BTreeMap<&str, Vec<&GroupMonth>> = BTreeMap::new();
+    for row in table.iter().filter(|r| r.month == last) {
+        by_currency.entry(&row.currency).or_default().push(row);
+    }
+    let mut movers = Vec::new();
+    for (_, mut latest) in by_currency {
+        latest.sort_by(|a, b| {
+            b.change
+                .abs()
+                .cmp(&a.change.abs())
+                .then(a.group.cmp(&b.group))
+        });
+        latest.truncate(n);
+        movers.extend(latest);
+    }
+    movers
 }
 
 pub fn print_top_movers(table: &[GroupMonth], n: usize, what: &str) {
@@ -340,10 +388,11 @@ pub fn print_top_movers(table: &[GroupMonth], n: usize, what: &str) {
         "top movers by {what} in {} (vs the month before)",
         first.month
     );
-    let mut out = report::table(&[what, "previous", "cost", "change", "change %"]);
+    let mut out = report::table(&[what, "currency", "previous", "cost", "change", "change %"]);
     for m in movers {
         out.add_row(vec![
             Cell::new(&m.group),
+            Cell::new(currency_label(&m.currency)),
             right(money(m.previous)),
             right(money(m.cost)),
             right(signed(m.change)),
@@ -358,9 +407,8 @@ pub fn print_top_movers(table: &[GroupMonth], n: usize, what: &str) {
     println!("{out}");
 }
 
-/// `costmill explain`: every dollar of a service's month by origin: direct rows (top inputs),
-/// each pool with its method and share range, unallocated.
-pub async fn explain(store: &Store, service: &str, month: &str) -> Result<()> {
+/// A service's allocations of one month by origin (sql/explain_service.sql), as `explain` prints them.
+pub async fn explain_rows(store: &Store, service: &str, month: &str) -> Result<Vec<ExplainRow>> {
     let day = chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
         .with_context(|| format!("--month {month}: expected YYYY-MM"))?;
     let period = day
@@ -368,7 +416,7 @@ pub async fn explain(store: &Store, service: &str, month: &str) -> Result<()> {
         .to_string()
         .parse::<i128>()
         .expect("digits");
-    let rows: Vec<queries::rows::ExplainRow> = store
+    let rows: Vec<ExplainRow> = store
         .fetch_all(
             &q::explain_service()
                 .bind_str("service", service)
@@ -378,18 +426,36 @@ pub async fn explain(store: &Store, service: &str, month: &str) -> Result<()> {
     if rows.is_empty() {
         bail!("no allocations for service `{service}` in {month}: check the name with `costmill costs --by service`, or run `costmill allocate`");
     }
-    let total: Decimal = rows.iter().map(|r| dec(r.effective)).sum();
-    let billed: Decimal = rows.iter().map(|r| dec(r.billed)).sum();
-    println!(
-        "{service} in {month}: EffectiveCost {} (BilledCost {})",
-        money(total),
-        money(billed)
-    );
-    let mut sections: BTreeMap<(String, String, String), Vec<&queries::rows::ExplainRow>> =
-        BTreeMap::new();
+    Ok(rows)
+}
+
+/// `costmill explain`: every dollar of a service's month by origin: direct rows (top inputs),
+/// each pool with its method and share range, unallocated; per currency, never added.
+pub async fn explain(store: &Store, service: &str, month: &str) -> Result<()> {
+    let rows = explain_rows(store, service, month).await?;
+    // currency → (effective, billed)
+    let mut totals: BTreeMap<&str, (Decimal, Decimal)> = BTreeMap::new();
+    for r in &rows {
+        let slot = totals.entry(&r.currency).or_default();
+        slot.0 += dec(r.effective);
+        slot.1 += dec(r.billed);
+    }
+    let summary: Vec<String> = totals
+        .iter()
+        .map(|(currency, (effective, billed))| {
+            format!(
+                "EffectiveCost {} (BilledCost {})",
+                money_in(*effective, currency),
+                money_in(*billed, currency)
+            )
+        })
+        .collect();
+    println!("{service} in {month}: {}", summary.join("; "));
+    type Section<'a> = BTreeMap<(&'a str, &'a str, &'a str, &'a str), Vec<&'a ExplainRow>>;
+    let mut sections: Section<'_> = BTreeMap::new();
     for row in &rows {
         sections
-            .entry((row.kind.clone(), row.pool.clone(), row.method.clone()))
+            .entry((&row.currency, &row.kind, &row.pool, &row.method))
             .or_default()
             .push(row);
     }
@@ -397,16 +463,18 @@ pub async fn explain(store: &Store, service: &str, month: &str) -> Result<()> {
         "from",
         "method",
         "share",
+        "currency",
         "billing source",
         "inputs",
         "EffectiveCost",
         "% of total",
     ]);
-    for ((kind, pool, method), items) in &sections {
-        let from = if kind == "pool" {
+    for ((currency, kind, pool, method), items) in &sections {
+        let total = totals.get(currency).map(|t| t.0).unwrap_or_default();
+        let from = if *kind == "pool" {
             format!("pool {pool}")
         } else {
-            kind.clone()
+            kind.to_string()
         };
         let (lo, hi) = (
             items
@@ -420,7 +488,7 @@ pub async fn explain(store: &Store, service: &str, month: &str) -> Result<()> {
                 .max()
                 .unwrap_or_default(),
         );
-        let share = if kind == "pool" {
+        let share = if *kind == "pool" {
             let pct = |d: Decimal| (d * Decimal::ONE_HUNDRED).round_dp(2);
             if lo == hi {
                 format!("{}%", pct(lo))
@@ -442,8 +510,9 @@ pub async fn explain(store: &Store, service: &str, month: &str) -> Result<()> {
             let first = i == 0;
             out.add_row(vec![
                 Cell::new(if first { from.clone() } else { String::new() }),
-                Cell::new(if first { method.clone() } else { String::new() }),
+                Cell::new(if first { method.to_string() } else { String::new() }),
                 Cell::new(if first { share.clone() } else { String::new() }),
+                Cell::new(currency_label(currency)),
                 Cell::new(source),
                 right(inputs),
                 right(money(*amount)),
@@ -456,15 +525,23 @@ pub async fn explain(store: &Store, service: &str, month: &str) -> Result<()> {
         }
     }
     println!("{out}");
-    let mut direct: Vec<&queries::rows::ExplainRow> =
-        rows.iter().filter(|r| r.kind == "direct").collect();
-    direct.sort_by(|a, b| b.effective.cmp(&a.effective));
-    if !direct.is_empty() {
-        println!("largest direct inputs (ResourceId in focus_costs):");
+    for currency in totals.keys() {
+        let mut direct: Vec<&ExplainRow> = rows
+            .iter()
+            .filter(|r| r.kind == "direct" && r.currency == *currency)
+            .collect();
+        direct.sort_by(|a, b| b.effective.cmp(&a.effective));
+        if direct.is_empty() {
+            continue;
+        }
+        println!(
+            "largest direct inputs in {} (ResourceId in focus_costs):",
+            currency_label(currency)
+        );
         for r in direct.iter().take(5) {
             println!(
-                "  {:>12}  {} ({} days)",
-                money(dec(r.effective)),
+                "  {:>16}  {} ({} days)",
+                money_in(dec(r.effective), currency),
                 r.input_ref,
                 r.days
             );
@@ -491,6 +568,7 @@ mod tests {
         GroupMonthCost {
             month,
             grp: grp.into(),
+            currency: "USD".into(),
             billed: Dec18::ZERO,
             effective: d,
             list: Dec18::ZERO,
@@ -521,6 +599,28 @@ mod tests {
         assert_eq!(untagged.cost, Decimal::ZERO);
         assert_eq!(find("(untagged)", "2026-09").change_pct, None);
         assert_eq!(table.len(), 4);
+    }
+
+    #[test]
+    fn currencies_are_never_added() {
+        let mut eur = row(202609, "a", 7_000);
+        eur.currency = "EUR".into();
+        let rows = vec![row(202608, "a", 10_000), row(202609, "a", 15_000), eur];
+        let table = month_over_month(&rows, Metric::Effective, "(none)");
+        let find = |c: &str, m: &str| {
+            table
+                .iter()
+                .find(|r| r.currency == c && r.month == m)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(find("USD", "2026-09").cost, Decimal::new(150, 0));
+        assert_eq!(find("EUR", "2026-09").cost, Decimal::new(70, 0));
+        assert_eq!(find("EUR", "2026-09").change_pct, None, "new in EUR");
+        assert_eq!(table.len(), 4, "a in USD and a in EUR, two months each");
+        let movers = top_movers(&table, 1);
+        let currencies: Vec<&str> = movers.iter().map(|m| m.currency.as_str()).collect();
+        assert_eq!(currencies, ["EUR", "USD"], "one mover per currency");
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Allocation on a real ClickHouse: every split method, fallbacks, conservation against sums
-//! computed from the input file, idempotent re-runs and atomic window replacement.
+//! computed from the input file, idempotent re-runs and atomic window replacement; a day's rows
+//! independent of the window, multi-day charges spread exactly, currencies never added, exact
+//! fixed shares, conservation checked on staging before the swap.
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::str::FromStr;
 
 use allocator::AllocationConfig;
@@ -53,23 +56,78 @@ async fn day_kinds(store: &Store) -> Vec<DayKind> {
     day_kinds_of(store, false).await
 }
 
-/// Effective cost per charge day, straight from the generated CSV.
-fn input_per_day(path: &std::path::Path) -> BTreeMap<String, Decimal> {
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    let (start, effective) = (
-        headers
-            .iter()
-            .position(|h| h == "ChargePeriodStart")
-            .unwrap(),
-        headers.iter().position(|h| h == "EffectiveCost").unwrap(),
-    );
+/// A generated timestamp (`2026-09-01 00:00:00`, or ISO 8601 with `Z`) in seconds since the epoch.
+fn timestamp(text: &str) -> i64 {
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+        .map(|t| t.and_utc())
+        .or_else(|_| chrono::DateTime::parse_from_rfc3339(text).map(|t| t.to_utc()))
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .timestamp()
+}
+
+const UNIT: i128 = 1_000_000_000_000_000_000;
+
+/// An amount in the file as units of 10^-18.
+fn units(text: &str) -> i128 {
+    let d = Decimal::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    d.mantissa() * 10i128.pow(18 - d.scale())
+}
+
+/// A charge's share of each day, computed here independently of costmill, from the rule the
+/// README states: pro rata by the seconds of the charge period on each UTC day, truncated toward
+/// zero to 18 decimals, the residue on the day with the most seconds (the earliest on ties).
+/// A charge ending by the midnight after its start stays on its day.
+fn spread_by_day(start: i64, end: i64, amount: i128) -> Vec<(i64, i128)> {
+    const DAY: i64 = 86_400;
+    if end <= (start.div_euclid(DAY) + 1) * DAY {
+        return vec![(start.div_euclid(DAY), amount)];
+    }
+    let days: Vec<(i64, i128)> = (start.div_euclid(DAY)..=(end - 1).div_euclid(DAY))
+        .map(|d| (d, i128::from(end.min((d + 1) * DAY) - start.max(d * DAY))))
+        .collect();
+    let total = i128::from(end - start);
+    let mut parts: Vec<(i64, i128)> = days.iter().map(|(d, s)| (*d, amount * s / total)).collect();
+    let residue = amount - parts.iter().map(|p| p.1).sum::<i128>();
+    let most = days.iter().map(|d| d.1).max().unwrap();
+    let owner = days.iter().position(|d| d.1 == most).unwrap();
+    parts[owner].1 += residue;
+    parts
+}
+
+/// Effective cost per day and currency of generated CSV files, multi-day charges spread.
+fn input_per_day_and_currency(paths: &[&Path]) -> BTreeMap<(String, String), Decimal> {
+    let mut sums: BTreeMap<(String, String), i128> = BTreeMap::new();
+    for path in paths {
+        let mut reader = csv::Reader::from_path(path).unwrap();
+        let headers = reader.headers().unwrap().clone();
+        let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+        let (start, end, effective, currency) = (
+            column("ChargePeriodStart"),
+            column("ChargePeriodEnd"),
+            column("EffectiveCost"),
+            column("BillingCurrency"),
+        );
+        for record in reader.records() {
+            let record = record.unwrap();
+            let (from, to) = (timestamp(&record[start]), timestamp(&record[end]));
+            for (day, amount) in spread_by_day(from, to, units(&record[effective])) {
+                let day = allocator::run::day_string(day as u16);
+                *sums
+                    .entry((day, record[currency].to_string()))
+                    .or_default() += amount;
+            }
+        }
+    }
+    sums.into_iter()
+        .map(|(k, v)| (k, queries::Dec18(v).to_decimal().unwrap()))
+        .collect()
+}
+
+/// Effective cost per day of a single-currency generated CSV, multi-day charges spread.
+fn input_per_day(path: &Path) -> BTreeMap<String, Decimal> {
     let mut sums = BTreeMap::new();
-    for record in reader.records() {
-        let record = record.unwrap();
-        *sums
-            .entry(record[start][..10].to_string())
-            .or_insert(Decimal::ZERO) += Decimal::from_str(&record[effective]).unwrap();
+    for ((day, _), amount) in input_per_day_and_currency(&[path]) {
+        *sums.entry(day).or_insert(Decimal::ZERO) += amount;
     }
     sums
 }
@@ -248,8 +306,8 @@ async fn kubernetes_node_cost_reaches_workloads_and_idle_on_clickhouse() {
     let instance_id = instance.resource_id.rsplit('/').next().unwrap().to_string();
     let d = &instance.day;
     let statements = [
-        format!("INSERT INTO k8s_nodes VALUES ('prod', 'node-1', 'aws:///us-east-1a/{instance_id}', 'm5.xlarge', 4, 17179869184, 0, '{d} 00:00:00', '{d} 12:00:00'), ('prod', 'node-1', 'aws:///us-east-1a/{instance_id}', 'm5.xlarge', 4, 17179869184, 0, '{d} 12:00:00', '{d} 23:59:59')"),
-        format!("INSERT INTO k8s_pod_usage VALUES ('prod', 'node-1', 'payments', 'ledger-7d9f', 'Deployment', 'ledger', ['app'], ['ledger'], '{d} 00:00:00', '{d} 23:59:59', 2, 1.5, 4294967296, 6442450944, 0), ('prod', 'node-1', 'search', 'indexer-x1', 'Deployment', 'indexer', ['app'], ['indexer'], '{d} 06:00:00', '{d} 18:00:00', 0.5, 1, 1073741824, 1073741824, 0)"),
+        format!("INSERT INTO k8s_nodes VALUES ('prod', 'node-1', 'aws:///us-east-1a/{instance_id}', 'm5.xlarge', 4, 17179869184, 0, '{d} 00:00:00', '{d} 12:00:00', now()), ('prod', 'node-1', 'aws:///us-east-1a/{instance_id}', 'm5.xlarge', 4, 17179869184, 0, '{d} 12:00:00', '{d} 23:59:59', now())"),
+        format!("INSERT INTO k8s_pod_usage VALUES ('prod', 'node-1', 'payments', 'ledger-7d9f', 'Deployment', 'ledger', ['app'], ['ledger'], '{d} 00:00:00', '{d} 23:59:59', 2, 1.5, 4294967296, 6442450944, 0, now()), ('prod', 'node-1', 'search', 'indexer-x1', 'Deployment', 'indexer', ['app'], ['indexer'], '{d} 06:00:00', '{d} 18:00:00', 0.5, 1, 1073741824, 1073741824, 0, now())"),
     ];
     for sql in statements {
         store.client().query_raw(&sql).execute().await.unwrap();
@@ -297,6 +355,31 @@ team = "k8s-tenants""#,
             ("ledger", "k8s://prod/payments/ledger")
         ]
     );
+
+    // The same windows landed again (a re-run of the usage source) count once: usage tables are
+    // read with FINAL.
+    let workload_costs = |store: Store| async move {
+        store
+            .client()
+            .query_raw("SELECT service, toString(sum(effective)) AS cost FROM allocations WHERE input_ref LIKE 'k8s://%' GROUP BY service ORDER BY service")
+            .fetch_all::<(String, String)>()
+            .await
+            .unwrap()
+    };
+    let before = workload_costs(store.clone()).await;
+    for sql in &statements_again(&instance_id, d) {
+        store.client().query_raw(sql).execute().await.unwrap();
+    }
+    allocator::run::run(&store, &config, None).await.unwrap();
+    assert_eq!(workload_costs(store.clone()).await, before);
+}
+
+/// The node and pod windows of the Kubernetes test, landed a second time.
+fn statements_again(instance_id: &str, d: &str) -> [String; 2] {
+    [
+        format!("INSERT INTO k8s_nodes VALUES ('prod', 'node-1', 'aws:///us-east-1a/{instance_id}', 'm5.xlarge', 4, 17179869184, 0, '{d} 00:00:00', '{d} 12:00:00', now() + 1), ('prod', 'node-1', 'aws:///us-east-1a/{instance_id}', 'm5.xlarge', 4, 17179869184, 0, '{d} 12:00:00', '{d} 23:59:59', now() + 1)"),
+        format!("INSERT INTO k8s_pod_usage VALUES ('prod', 'node-1', 'search', 'indexer-x1', 'Deployment', 'indexer', ['app'], ['indexer'], '{d} 06:00:00', '{d} 18:00:00', 0.5, 1, 1073741824, 1073741824, 0, now() + 1)"),
+    ]
 }
 
 #[tokio::test]

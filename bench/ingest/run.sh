@@ -3,13 +3,13 @@
 # reader accepts it too) is loaded, alternately, by `costmill ingest focus FILE --source bench` and by
 # `clickhouse-client --query "INSERT INTO bench_focus_native (<header>) FORMAT CSVWithNames"` into the
 # same column layout (queries/sql/bench_focus_native.sql), ROUNDS times each, on costmill's managed
-# server. Before every run the database is dropped and migrated again and the server has no merge
-# running, so every run starts from the same state; after every run the script waits until the
-# database's background merges are done (not counted in the run's time).
+# server. Every run starts from the same state: the database dropped, the server restarted, the schema
+# migrated again, no merge running. After every run the script waits until the database's background
+# merges are done (not counted in the run's time).
 #
-# Per run: wall time and peak RSS of the measured process (costmill, or clickhouse-client), its CPU
-# time, and the server's CPU time and peak RSS while the run lasted; then the medians and the ratio
-# costmill / native of the medians.
+# Per run: wall time, peak RSS and CPU time of the measured process (costmill, or clickhouse-client),
+# and the server's CPU time during the run and peak RSS since its restart; then the medians and the
+# ratio costmill / native of the medians.
 #
 # Usage: bench/ingest/run.sh [ROWS] [ROUNDS]        (defaults: 1000000 rows, 5 rounds)
 #   COSTMILL_BIN=path/to/costmill   use this binary instead of building target/release/costmill
@@ -43,19 +43,18 @@ CSV="$WORK/focus.csv"
 "$BIN" generate focus --rows "$ROWS" --seed 1 --flavor clickhouse -o "$CSV" 2>/dev/null
 SIZE_MB=$(( $(stat -c %s "$CSV") / 1048576 ))
 HEADER="$(head -1 "$CSV")"
-"$BIN" db migrate >/dev/null
-read -r PORT SERVER_PID < <(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(s['tcp_port'], s['pid'])" \
-    "$COSTMILL_DATA_DIR/clickhouse/server.json")
-CH=(clickhouse-client --host 127.0.0.1 --port "$PORT")
 TICKS=$(getconf CLK_TCK)
 
+start_server() { # `db migrate` starts costmill's managed server and creates the schema
+    "$BIN" db migrate >/dev/null
+    read -r PORT SERVER_PID < <(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(s['tcp_port'], s['pid'])" \
+        "$COSTMILL_DATA_DIR/clickhouse/server.json")
+    CH=(clickhouse-client --host 127.0.0.1 --port "$PORT")
+}
 server_cpu() { # the server's user + system CPU seconds so far
     awk -v t="$TICKS" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / t }' "/proc/$SERVER_PID/stat"
 }
-server_hwm_reset() { # the server's peak RSS back to its current RSS (Linux 4.0+), or "n/a"
-    if { echo 5 > "/proc/$SERVER_PID/clear_refs"; } 2>/dev/null; then HWM_OK=1; else HWM_OK=0; fi
-}
-server_hwm_kb() { if [ "$HWM_OK" = 1 ]; then awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status"; else echo n/a; fi; }
+server_hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status"; }
 
 wait_merges() { # until the database has no background merge, at most 30 minutes
     local n deadline=$((SECONDS + 1800))
@@ -65,23 +64,27 @@ wait_merges() { # until the database has no background merge, at most 30 minutes
     done
 }
 
-reset() { # the same empty state before every run
-    wait_merges
+reset() { # the same state before every run: a fresh server, a freshly migrated database, no merge
     "${CH[@]}" --query "DROP DATABASE IF EXISTS $DB"
-    "$BIN" db migrate >/dev/null
+    "$BIN" db stop >/dev/null
+    start_server
     "${CH[@]}" --database "$DB" --multiquery < "$ROOT/queries/sql/bench_focus_native.sql"
     wait_merges
 }
+start_server
 
 RESULTS="$WORK/results"
 : > "$RESULTS"
-run() { # run NAME TABLE STDIN COMMAND...; appends "name round wall_s rss_kb cpu_s server_cpu_s server_hwm_kb rows"
-    local name=$1 table=$2 input=$3 cpu0 cpu1 hwm wall rss user sys
-    shift 3
-    reset
-    server_hwm_reset
+run() { # run costmill|native; appends "name round wall_s rss_kb cpu_s server_cpu_s server_hwm_kb rows"
+    local name=$1 table input cpu0 cpu1 hwm wall rss user sys cmd
+    reset # after it: the server's port and pid, for the command and the figures
+    case "$name" in
+        costmill) table=focus_costs input=/dev/null cmd=("$BIN" ingest focus "$CSV" --source bench) ;;
+        native) table=bench_focus_native input="$CSV"
+            cmd=("${CH[@]}" --database "$DB" --query "INSERT INTO bench_focus_native ($HEADER) FORMAT CSVWithNames") ;;
+    esac
     cpu0=$(server_cpu)
-    /usr/bin/time -f "%e %M %U %S" -o "$WORK/time" "$@" < "$input" > "$WORK/out" 2>&1 || {
+    /usr/bin/time -f "%e %M %U %S" -o "$WORK/time" "${cmd[@]}" < "$input" > "$WORK/out" 2>&1 || {
         echo "bench/ingest: $name failed:" >&2; tail -20 "$WORK/out" >&2; exit 1; }
     cpu1=$(server_cpu)
     hwm=$(server_hwm_kb)
@@ -94,9 +97,8 @@ $("${CH[@]}" --database "$DB" --query "SELECT count() FROM $table")" >> "$RESULT
 
 echo "bench/ingest: $ROWS FOCUS rows, $SIZE_MB MB CSV, $ROUNDS rounds of costmill then clickhouse-client" >&2
 for round in $(seq "$ROUNDS"); do
-    run costmill focus_costs /dev/null "$BIN" ingest focus "$CSV" --source bench
-    run native bench_focus_native "$CSV" "${CH[@]}" --database "$DB" \
-        --query "INSERT INTO bench_focus_native ($HEADER) FORMAT CSVWithNames"
+    run costmill
+    run native
     echo "  round $round/$ROUNDS done" >&2
 done
 
@@ -138,5 +140,5 @@ ratio = lambda a, b: "n/a" if a is None or not b else f"{a / b:.2f}x"
 print(f"costmill / native, medians: wall time {ratio(c['s'], n['s'])}, rows/s {ratio(c['rate'], n['rate'])}, "
       f"peak RSS {ratio(c['rss'], n['rss'])}, CPU {ratio(c['cpu'], n['cpu'])}, "
       f"server CPU {ratio(c['scpu'], n['scpu'])}")
-print("peak RSS, CPU s: the measured process only; server CPU s, server peak RSS: clickhouse-server during the run")
+print("peak RSS, CPU s: the measured process only; server: clickhouse-server, CPU during the run, peak RSS since its restart")
 PY

@@ -120,12 +120,18 @@ pub struct CsvRecords {
 
 impl CsvRecords {
     fn new(input: Box<dyn Read + Send>, last_byte: Arc<AtomicU8>) -> Result<CsvRecords, ReadError> {
+        // Records end at `\n` only, and a `\r` before it is cut from the last field below: the
+        // csv crate's own CRLF handling counts lines one too low, and real exports (Azure,
+        // Excel, Python's csv module) use CRLF.
         let mut reader = csv::ReaderBuilder::new()
             .buffer_capacity(1 << 20)
+            .terminator(csv::Terminator::Any(b'\n'))
             .from_reader(input);
         let raw = reader.byte_headers().map_err(|e| csv_error(e))?.clone();
         let mut headers = Vec::with_capacity(raw.len());
+        let last = raw.len().saturating_sub(1);
         for (i, field) in raw.iter().enumerate() {
+            let field = if i == last { strip_cr(field) } else { field };
             let header = std::str::from_utf8(field).map_err(|e| ReadError {
                 location: Location::Line(1),
                 column: Some(format!("{}", i + 1)),
@@ -196,7 +202,9 @@ impl RecordReader for CsvRecords {
             }
             let line = record.position().map(|p| p.line()).unwrap_or(0);
             let mut fields: Vec<&str> = Vec::with_capacity(self.headers.len());
+            let last = record.len().saturating_sub(1);
             for (i, raw) in record.iter().enumerate() {
+                let raw = if i == last { strip_cr(raw) } else { raw };
                 match std::str::from_utf8(raw) {
                     Ok(text) => fields.push(text),
                     Err(e) => {
@@ -216,6 +224,11 @@ impl RecordReader for CsvRecords {
             }
         }
     }
+}
+
+/// The `\r` of a CRLF line end, left on the last field by splitting records at `\n`.
+fn strip_cr(field: &[u8]) -> &[u8] {
+    field.strip_suffix(b"\r").unwrap_or(field)
 }
 
 /// `3 (BilledCost)`: the 1-based column number and its header.
@@ -335,5 +348,36 @@ impl RecordReader for ParquetRecords {
             offset += self.row_groups[group];
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_of(text: &str) -> Vec<u64> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        std::fs::write(&path, text).unwrap();
+        let mut records = open(&path).unwrap();
+        let mut lines = Vec::new();
+        records
+            .for_each_record(&mut |location, _| {
+                if let Location::Line(l) = location {
+                    lines.push(l);
+                }
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        lines
+    }
+
+    #[test]
+    fn line_numbers_are_the_same_for_lf_and_crlf_files() {
+        let lf = "a,b\n1,2\n3,\"x\ny\"\n5,6\n";
+        assert_eq!(lines_of(lf), [2, 3, 5]);
+        assert_eq!(lines_of(&lf.replace('\n', "\r\n")), [2, 3, 5]);
+        // A byte-order mark and a file without a final line end change nothing.
+        assert_eq!(lines_of(&format!("\u{feff}{}", lf.trim_end())), [2, 3, 5]);
     }
 }

@@ -59,6 +59,8 @@ pub struct BatchSpec {
     pub cancel: CancellationToken,
     /// How long to wait for another writer of the same partitions. Default: 30 s.
     pub lease_wait: Duration,
+    /// Time to live of the writer lease (renewed every third of it). Default: 60 s.
+    pub lease_ttl: Duration,
     pub observer: Option<Arc<dyn CommitObserver>>,
 }
 
@@ -71,6 +73,7 @@ impl BatchSpec {
             swap,
             cancel: CancellationToken::new(),
             lease_wait: Duration::from_secs(30),
+            lease_ttl: lease::DEFAULT_TTL,
             observer: None,
         }
     }
@@ -82,6 +85,11 @@ impl BatchSpec {
 
     pub fn with_lease_wait(mut self, wait: Duration) -> BatchSpec {
         self.lease_wait = wait;
+        self
+    }
+
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> BatchSpec {
+        self.lease_ttl = ttl;
         self
     }
 
@@ -204,7 +212,7 @@ impl Store {
                 &spec.lease_name(),
                 &id,
                 &info,
-                lease::DEFAULT_TTL,
+                spec.lease_ttl,
                 spec.lease_wait,
                 &spec.cancel,
             )

@@ -65,7 +65,7 @@ pub fn ensure_running(
         return Ok(state);
     }
     let binary = find_binary(binary)?;
-    let state = start(&dir, &binary, timeout)?;
+    let state = start(&dir, &binary, timeout, "UTC")?;
     let path = state_path(&dir);
     fs::write(
         &path,
@@ -166,14 +166,32 @@ fn free_port() -> Result<u16, StoreError> {
         .port())
 }
 
-fn start(dir: &Path, binary: &Path, timeout: Duration) -> Result<ServerState, StoreError> {
+/// A private server whose own timezone is `timezone`, for the tests that prove costmill's days
+/// and months do not depend on it. Stop it with [`stop`].
+#[cfg(feature = "test-support")]
+pub fn start_in_timezone(data_dir: &Path, timezone: &str) -> Result<ServerState, StoreError> {
+    let dir = server_dir(data_dir);
+    fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
+    write_file(&dir.join("users.xml"), &users_xml(""))?;
+    let state = start(&dir, &find_binary(None)?, Duration::from_secs(60), timezone)?;
+    let path = state_path(&dir);
+    write_file(&path, &serde_json::to_string_pretty(&state).expect("state serializes"))?;
+    Ok(state)
+}
+
+fn start(
+    dir: &Path,
+    binary: &Path,
+    timeout: Duration,
+    timezone: &str,
+) -> Result<ServerState, StoreError> {
     for sub in ["data", "tmp", "user_files", "log"] {
         let path = dir.join(sub);
         fs::create_dir_all(&path).map_err(StoreError::io(&path))?;
     }
     let (http_port, tcp_port) = (free_port()?, free_port()?);
     let config_path = dir.join("config.xml");
-    write_file(&config_path, &server_config(dir, http_port, tcp_port))?;
+    write_file(&config_path, &server_config(dir, http_port, tcp_port, timezone))?;
 
     let log_path = dir.join("log").join("stdout.log");
     let log = File::create(&log_path).map_err(StoreError::io(&log_path))?;
@@ -274,7 +292,7 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
-fn server_config(dir: &Path, http_port: u16, tcp_port: u16) -> String {
+fn server_config(dir: &Path, http_port: u16, tcp_port: u16, timezone: &str) -> String {
     let d = dir.display();
     // <yandex> is the root both 18.16 and current releases accept.
     format!(
@@ -291,7 +309,7 @@ fn server_config(dir: &Path, http_port: u16, tcp_port: u16) -> String {
   <default_profile>default</default_profile>
   <default_database>default</default_database>
   <mark_cache_size>536870912</mark_cache_size>
-  <timezone>UTC</timezone>
+  <timezone>{timezone}</timezone>
 </yandex>
 "#
     )

@@ -258,6 +258,12 @@ mod tests {
     }
 
     #[test]
+    fn identifiers_escape_backslashes_and_backquotes() {
+        assert_eq!(quote_ident("plain_1"), "`plain_1`");
+        assert_eq!(quote_ident("a\\b`c"), "`a\\\\b\\`c`");
+    }
+
+    #[test]
     fn missing_and_mistyped_values_are_errors() {
         let q = Query::new("t", "SELECT {a:String}");
         assert!(matches!(q.render(), Err(StoreError::MissingParam { .. })));
