@@ -12,6 +12,8 @@ stop_server() {
 trap stop_server EXIT
 # --all-targets: every unit, integration and property test; there are no doc tests, and empty
 # doc-test runs would end the log on "0 passed".
+# The Cargo.toml rust-version must be true: no built dependency needs more, and the code builds on it.
+python3 scripts/check-msrv.py
 log="$(mktemp)"
 cargo test --workspace --all-targets "$@" 2>&1 | tee "$log"
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"

@@ -383,6 +383,20 @@ async fn bad_input_is_refused_with_file_line_column_and_changes_nothing() {
         assert_refused(&store, &bad, false, &needles).await;
     }
 
+    // CRLF line ends and a byte-order mark, as Azure, Excel and Python's csv module write: the
+    // line number is the line a text editor shows.
+    let bad = d.join("bad_decimal.csv");
+    let crlf = d.join("crlf.csv");
+    let text = std::fs::read_to_string(&bad).unwrap();
+    std::fs::write(&crlf, format!("\u{feff}{}", text.replace('\n', "\r\n"))).unwrap();
+    assert_refused(
+        &store,
+        &crlf,
+        false,
+        &["crlf.csv: line 1500: column 12 (BilledCost): expected a decimal number"],
+    )
+    .await;
+
     // Non-UTF-8 bytes in one field.
     let mut bytes = std::fs::read(&good).unwrap();
     let at = bytes
@@ -472,8 +486,20 @@ async fn max_errors_bounds_the_listing() {
     assert!(live_totals(&store, "billing").await.is_empty());
 }
 
-#[tokio::test]
+/// Records when each partition swap completed.
+#[derive(Default)]
+struct SwapClock(std::sync::Mutex<Vec<std::time::Instant>>);
+
+impl ingest::Progress for SwapClock {
+    fn partition_swapped(&self, _table: &str, _partition: &str) {
+        self.0.lock().unwrap().push(std::time::Instant::now());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_readers_see_the_old_month_or_the_new_never_a_mix() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
     let store = test_store("concurrent").await;
     let dir = tempfile::tempdir().unwrap();
     let old = write_csv(dir.path(), "old.csv", &options(20_000, 21));
@@ -484,25 +510,46 @@ async fn concurrent_readers_see_the_old_month_or_the_new_never_a_mix() {
     let (old_totals, new_totals) = (expected_totals(&old), expected_totals(&new));
 
     let reader_store = store.clone();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let stop_reader = stop.clone();
     let reader = tokio::spawn(async move {
-        let mut observations = 0;
-        while !stop_reader.load(std::sync::atomic::Ordering::SeqCst) {
+        let mut reads = Vec::new();
+        while !stop_reader.load(Ordering::SeqCst) {
+            let started = std::time::Instant::now();
             for (key, value) in live_totals(&reader_store, "billing").await {
                 assert!(
                     old_totals.get(&key) == Some(&value) || new_totals.get(&key) == Some(&value),
                     "{key:?} showed {value:?}, neither the old nor the new month"
                 );
             }
-            observations += 1;
+            reads.push((started, std::time::Instant::now()));
         }
-        observations
+        reads
     });
-    ingest(&store, &[new.clone()], "billing", false)
-        .await
-        .unwrap();
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    assert!(reader.await.unwrap() > 0);
-    assert_eq!(live_totals(&store, "billing").await, expected_totals(&new));
+    // Swap back and forth until reads have demonstrably overlapped swaps.
+    let clock = Arc::new(SwapClock::default());
+    for round in 0..6 {
+        let file = if round % 2 == 0 { &new } else { &old };
+        let options = RunOptions {
+            progress: clock.clone(),
+            ..RunOptions::default()
+        };
+        ingest_with(&store, &[file.clone()], "billing", options)
+            .await
+            .unwrap();
+    }
+    stop.store(true, Ordering::SeqCst);
+    let reads = reader.await.unwrap();
+    let swaps = clock.0.lock().unwrap().clone();
+    let overlaps = swaps
+        .iter()
+        .filter(|t| reads.iter().any(|(a, b)| a < *t && *t < b))
+        .count();
+    assert!(
+        overlaps > 0,
+        "no read overlapped any of {} swaps ({} reads): the test proved nothing",
+        swaps.len(),
+        reads.len()
+    );
+    assert_eq!(live_totals(&store, "billing").await, expected_totals(&old));
 }
