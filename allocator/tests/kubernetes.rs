@@ -167,3 +167,66 @@ fn node_cost_goes_to_workloads_by_max_of_request_and_usage_and_the_rest_is_idle(
     assert_eq!(price_idle.len(), 2);
     assert!(price_idle.iter().all(|a| dollars(a.effective) == "2.304"));
 }
+
+#[test]
+fn each_currency_of_a_node_is_split_on_its_own_and_prices_carry_their_currency() {
+    let nodes = vec![
+        node("ip-10-0-1-1", "aws:///eu-west-1a/i-0abc", "m5.large", 2, 8),
+        node("on-prem-1", "", "m5.large", 2, 8),
+    ];
+    let pods = vec![
+        pod("ip-10-0-1-1", "payments", "ledger", 1000, 4),
+        pod("on-prem-1", "search", "indexer", 500, 2),
+    ];
+    let mut eur = billing_row("arn:aws:ec2:eu-west-1:123:instance/i-0abc", 20);
+    eur.currency = "EUR".into();
+    let mut usd = billing_row("arn:aws:ec2:eu-west-1:123:instance/i-0abc", 10);
+    usd.currency = "USD".into();
+    let mut k8s = config(false);
+    k8s.instance_prices.insert("m5.large".into(), "0.096".into());
+    k8s.currency = "CHF".into();
+    assert!(k8s.problems().is_empty(), "{:?}", k8s.problems());
+    let out = expand(&k8s, vec![eur, usd], &nodes, &pods);
+    let ledger: Vec<(String, String)> = out
+        .groups
+        .iter()
+        .filter(|g| g.resource_id.ends_with("/ledger"))
+        .map(|g| (g.currency.clone(), dollars(g.effective)))
+        .collect();
+    // Half of each currency's CPU and RAM cost: 10 EUR, 5 USD — never 15 of anything.
+    assert_eq!(
+        ledger,
+        [("EUR".to_string(), "10".to_string()), ("USD".to_string(), "5".to_string())]
+    );
+    let idle: Vec<(String, String)> = out
+        .idle
+        .iter()
+        .map(|a| (a.currency.clone(), dollars(a.effective)))
+        .collect();
+    assert_eq!(
+        idle,
+        [
+            ("EUR".to_string(), "10".to_string()),
+            ("USD".to_string(), "5".to_string()),
+            ("CHF".to_string(), "1.728".to_string())
+        ]
+    );
+    let indexer = out
+        .groups
+        .iter()
+        .find(|g| g.resource_id.ends_with("/indexer"))
+        .unwrap();
+    assert_eq!(
+        (indexer.currency.as_str(), indexer.provider.as_str()),
+        ("CHF", PRICE_SOURCE)
+    );
+
+    k8s.currency = "euro".into();
+    assert_eq!(
+        k8s.problems(),
+        [(
+            "allocation.kubernetes.currency".to_string(),
+            "`euro` is not a currency code like USD or EUR".to_string()
+        )]
+    );
+}

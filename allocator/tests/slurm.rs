@@ -125,6 +125,58 @@ fn jobs_cost_tres_hours_at_partition_rates_and_unused_capacity_is_idle() {
 }
 
 #[test]
+fn configured_rates_are_in_the_partitions_currency_and_node_cost_in_each_billed_one() {
+    let mut config = config();
+    config.partitions.get_mut("gpu").unwrap().currency = "EUR".into();
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
+    let node_bill = |currency: &str, dollars: i128| CostGroup {
+        day: 20_000,
+        provider: "AWS".into(),
+        service_name: "Amazon Elastic Compute Cloud".into(),
+        resource_id: "arn:aws:ec2:us-east-1:1:instance/i-0slurm01".into(),
+        charge_category: "Usage".into(),
+        currency: currency.into(),
+        billed: Dec18(dollars * ONE),
+        effective: Dec18(dollars * ONE),
+        rows: 24,
+        ..CostGroup::default()
+    };
+    let jobs = vec![job("gpu", "101", "team-a", 2, 6), job("cpu", "102", "team-b", 1, 12)];
+    let out = expand(
+        &config,
+        &KubernetesConfig::default(),
+        vec![node_bill("USD", 48), node_bill("JPY", 4800)],
+        &jobs,
+    );
+    let costs: Vec<(String, String, String)> = out
+        .groups
+        .iter()
+        .map(|g| (g.resource_id.clone(), g.currency.clone(), g.effective.to_string()))
+        .collect();
+    assert_eq!(
+        costs,
+        [
+            ("slurm://hpc/cpu/102".to_string(), "JPY".to_string(), "1200".to_string()),
+            ("slurm://hpc/cpu/102".to_string(), "USD".to_string(), "12".to_string()),
+            ("slurm://hpc/gpu/101".to_string(), "EUR".to_string(), "12".to_string()),
+        ]
+    );
+    let idle: Vec<(String, String)> = out
+        .idle
+        .iter()
+        .map(|a| (a.currency.clone(), a.effective.to_string()))
+        .collect();
+    assert_eq!(
+        idle,
+        [
+            ("JPY".to_string(), "3600".to_string()),
+            ("USD".to_string(), "36".to_string()),
+            ("EUR".to_string(), "84".to_string())
+        ]
+    );
+}
+
+#[test]
 fn partition_settings_are_checked() {
     let both = PartitionConfig {
         nodes: Some("x*".into()),

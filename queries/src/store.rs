@@ -143,3 +143,25 @@ impl Store {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_database_name_that_is_not_an_identifier_is_refused_before_connecting() {
+        for bad in ["costmill`; DROP TABLE x", "a\\b", "1st", "", "has-dash"] {
+            let config = ClickHouseConfig {
+                // Nothing listens there: the name must be refused before any connection.
+                url: Some("http://127.0.0.1:9".into()),
+                database: bad.into(),
+                ..ClickHouseConfig::default()
+            };
+            match Store::connect(&config, Path::new("/nonexistent")).await {
+                Err(StoreError::InvalidDatabase(name)) => assert_eq!(name, bad),
+                Err(other) => panic!("{bad:?}: {other}"),
+                Ok(_) => panic!("{bad:?} was accepted"),
+            }
+        }
+    }
+}

@@ -7,19 +7,30 @@ use queries::migrations::MIGRATIONS;
 use queries::{q, Param, Query};
 
 const DATABASE: &str = "costmill_compat";
-const STAGING: &str = "focus_costs_staging_compat";
+/// A staged FOCUS batch, for the queries that read one.
+const STAGING: &str = "_costmill_staging_compat_focus_costs";
 const ALLOCATIONS_STAGING: &str = "allocations_staging_compat";
+/// The generic staged commit runs on `allocations`: a Date partition has a known id.
+const COMMIT_STAGING: &str = "_costmill_staging_compat_allocations";
+const COMMIT_BACKUP: &str = "_costmill_backup_compat_allocations";
+const PARTITION: &str = "20240901";
 
-/// Sample values chosen by each placeholder's declared type.
+/// Sample values chosen by each placeholder's declared type (and name).
 fn with_samples(mut query: Query) -> Query {
     for (name, ty) in query.placeholders() {
         let value = match ty.as_str() {
             "Identifier" if name == "database" => Param::Ident(DATABASE.into()),
+            "Identifier" if name == "live" => Param::Ident("allocations".into()),
+            "Identifier" if name == "backup" => Param::Ident(COMMIT_BACKUP.into()),
             "Identifier" if query.name.starts_with("allocations") => {
                 Param::Ident(ALLOCATIONS_STAGING.into())
             }
-            "Identifier" => Param::Ident(STAGING.into()),
-            "String" if name == "partition" => Param::Str("20240901".into()),
+            "Identifier" if query.name.starts_with("focus") || query.name.starts_with("bench") => {
+                Param::Ident(STAGING.into())
+            }
+            "Identifier" => Param::Ident(COMMIT_STAGING.into()),
+            "String" if name == "partition" || name == "id" => Param::Str(PARTITION.into()),
+            "String" if name == "table" => Param::Str(COMMIT_STAGING.into()),
             "String" => Param::Str("provider".into()),
             "DateTime" => Param::DateTime(1_725_148_800),
             "Date" => Param::Date(chrono::NaiveDate::from_ymd_opt(2024, 9, 1).unwrap()),
@@ -46,12 +57,25 @@ fn every_schema_and_query_file_runs_on_current_clickhouse() {
             statements.push(serde_json::json!({"name": migration.name, "sql": sql}));
         }
     }
-    // The staging table must exist before the queries that read it, and go last.
+    // A staged FOCUS batch with a row in it, as in a real ingest, and a live allocation day with
+    // a backup table for the commit's partition statements.
+    for sql in [
+        format!("CREATE TABLE {STAGING} AS focus_costs"),
+        format!(
+            "INSERT INTO {STAGING} (x_Source, BillingPeriodStart, BilledCost) \
+             VALUES ('provider', '2024-09-01 00:00:00', 1.5)"
+        ),
+        format!("CREATE TABLE {COMMIT_BACKUP} AS allocations"),
+        "INSERT INTO allocations (day, service, effective) VALUES ('2024-09-01', 'svc', 1.5)".to_string(),
+    ] {
+        statements.push(serde_json::json!({"name": "setup", "sql": sql}));
+    }
+    // The staging tables must exist before the queries that read them, and go last.
     let mut files: Vec<(&str, fn() -> Query)> = q::ALL.to_vec();
     files.sort_by_key(|(name, _)| match *name {
         "create_database" | "migrations_table" => 0,
-        "focus_staging_create" | "allocations_staging_create" => 1,
-        "focus_staging_drop" | "allocations_staging_drop" => 3,
+        "staging_create" | "allocations_staging_create" => 1,
+        "staging_drop" | "allocations_staging_drop" => 3,
         _ => 2,
     });
     for (name, make) in &files {
@@ -59,13 +83,10 @@ fn every_schema_and_query_file_runs_on_current_clickhouse() {
             .render()
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         statements.push(serde_json::json!({"name": name, "sql": sql}));
-        if *name == "focus_staging_create" {
-            // As in a real ingest, the partition being swapped in has rows: current ClickHouse
+        if *name == "staging_create" {
+            // As in a real commit, the partition being swapped in has rows: current ClickHouse
             // refuses REPLACE PARTITION from an empty source partition.
-            let row = format!(
-                "INSERT INTO {STAGING} (x_Source, BillingPeriodStart, BilledCost) \
-                 VALUES ('provider', '2024-09-01 00:00:00', 1.5)"
-            );
+            let row = format!("INSERT INTO {COMMIT_STAGING} (day, service, effective) VALUES ('2024-09-01', 'svc', 2.5)");
             statements.push(serde_json::json!({"name": "stage a sample row", "sql": row}));
         }
         if *name == "allocations_staging_create" {

@@ -168,6 +168,15 @@ impl FocusSink {
             .store
             .fetch_all(&q::focus_staging_summary().bind_ident("staging", &staging))
             .await?;
+        // Check on staging, before anything is swapped: every row sent is there, once.
+        let staged_rows: u64 = totals.iter().map(|t| t.rows).sum();
+        if staged_rows != rows {
+            return Err(IngestError::StagingMismatch {
+                table: staging,
+                sent: rows,
+                staged: staged_rows,
+            });
+        }
         let range: Vec<DayRange> = self
             .store
             .fetch_all(&q::focus_staging_days().bind_ident("staging", &staging))

@@ -1,0 +1,462 @@
+//! Signals and the managed server, with the real `costmill` binary: Ctrl-C and SIGTERM during an
+//! ingest abort it cleanly; `costmill db stop` signals only this data dir's ClickHouse; the
+//! configured password is enforced by the managed server. Everything timed is polled against a
+//! deadline; nothing sleeps to assert timing.
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use ingest::generate::{self, GenerateOptions};
+use queries::server;
+use queries::testing::{test_config, test_data_dir};
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_costmill");
+
+/// Poll `check` until it gives a value; panic with `context()` after `within`.
+fn wait_for<T>(
+    within: Duration,
+    context: impl Fn() -> String,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        if Instant::now() > deadline {
+            panic!("not within {within:?}: {}", context());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP/1.0 exchange: (status, body); None when nothing answers.
+fn http(addr: &str, request: &[u8]) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+    stream.write_all(request).ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
+/// POST a query to a ClickHouse HTTP interface; `params` go in the URL.
+fn clickhouse(addr: &str, params: &str, sql: &str) -> (u16, String) {
+    let request = format!(
+        "POST /?{params} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{sql}",
+        sql.len()
+    );
+    http(addr, request.as_bytes()).unwrap_or_else(|| panic!("ClickHouse at {addr} answers"))
+}
+
+fn dec(text: &str) -> Decimal {
+    Decimal::from_str(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+}
+
+/// A command of the binary with none of the caller's COSTMILL_* settings.
+fn costmill(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("COSTMILL_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .current_dir(dir)
+        .args(args)
+        .env("COSTMILL_DATA_DIR", dir.join("data"))
+        .env("COSTMILL_TEST_DATA_DIR", test_data_dir());
+    command
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+}
+
+fn send(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{signal} {pid}");
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn wait_exit(child: &mut Child, within: Duration, log: &Path) -> ExitStatus {
+    wait_for(
+        within,
+        || format!("did not exit:\n{}", std::fs::read_to_string(log).unwrap_or_default()),
+        || child.try_wait().unwrap(),
+    )
+}
+
+/// A test database on the shared test server.
+struct Db {
+    url: String,
+    addr: String,
+    database: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Totals {
+    rows: u64,
+    billed: BTreeMap<String, Decimal>,
+    effective: BTreeMap<String, Decimal>,
+}
+
+impl Db {
+    fn new(name: &str) -> Db {
+        let config = test_config(name);
+        let url = match &config.url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => server::ensure_running(&test_data_dir(), None, Duration::from_secs(60), "")
+                .unwrap()
+                .url(),
+        };
+        let addr = url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        Db {
+            url,
+            addr,
+            database: config.database,
+        }
+    }
+
+    fn rows(&self, sql: &str) -> Vec<Value> {
+        let (status, body) = clickhouse(
+            &self.addr,
+            &format!("database={}", self.database),
+            &format!("{sql} FORMAT JSONEachRow"),
+        );
+        assert_eq!(status, 200, "{sql}\n{body}");
+        body.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    fn tables_like(&self, prefixes: &[&str]) -> Vec<String> {
+        let condition = prefixes
+            .iter()
+            .map(|p| format!("startsWith(name, '{p}')"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        self.rows(&format!(
+            "SELECT name FROM system.tables WHERE database = '{}' AND ({condition})",
+            self.database
+        ))
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect()
+    }
+
+    fn leftover_tables(&self) -> Vec<String> {
+        self.tables_like(&["_costmill_staging_", "_costmill_backup_"])
+    }
+
+    fn focus_totals(&self, source: &str) -> Totals {
+        let mut totals = Totals::default();
+        for r in self.rows(&format!(
+            "SELECT BillingCurrency AS currency, toString(count()) AS rows, \
+             toString(sum(BilledCost)) AS billed, toString(sum(EffectiveCost)) AS effective \
+             FROM focus_costs WHERE x_Source = '{source}' GROUP BY BillingCurrency"
+        )) {
+            let currency = r["currency"].as_str().unwrap().to_string();
+            totals.rows += r["rows"].as_str().unwrap().parse::<u64>().unwrap();
+            totals
+                .billed
+                .insert(currency.clone(), dec(r["billed"].as_str().unwrap()));
+            totals
+                .effective
+                .insert(currency, dec(r["effective"].as_str().unwrap()));
+        }
+        totals
+    }
+
+    /// The batches the live rows of `source` came from, with their billing months.
+    fn live_batches(&self, source: &str) -> BTreeSet<(String, String)> {
+        self.rows(&format!(
+            "SELECT DISTINCT x_BatchId AS batch, toString(toYYYYMM(BillingPeriodStart)) AS month \
+             FROM focus_costs WHERE x_Source = '{source}'"
+        ))
+        .iter()
+        .map(|r| {
+            (
+                r["batch"].as_str().unwrap().to_string(),
+                r["month"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+    }
+}
+
+/// A generated export and its totals, computed from the CSV.
+fn generate_csv(rows: u64, seed: u64, months: u32) -> (Vec<u8>, Totals) {
+    let mut csv = Vec::new();
+    let options = GenerateOptions {
+        rows,
+        seed,
+        months,
+        ..GenerateOptions::default()
+    };
+    generate::write_csv(&options, &mut csv).unwrap();
+    let mut reader = csv::Reader::from_reader(&csv[..]);
+    let headers = reader.headers().unwrap().clone();
+    let at = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (currency, billed, effective) = (at("BillingCurrency"), at("BilledCost"), at("EffectiveCost"));
+    let mut totals = Totals::default();
+    for record in reader.records() {
+        let record = record.unwrap();
+        totals.rows += 1;
+        *totals.billed.entry(record[currency].to_string()).or_default() += dec(&record[billed]);
+        *totals
+            .effective
+            .entry(record[currency].to_string())
+            .or_default() += dec(&record[effective]);
+    }
+    (csv, totals)
+}
+
+#[test]
+fn ctrl_c_or_sigterm_during_an_ingest_aborts_it_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::new("signals_ingest");
+    let run = |args: &[&str]| {
+        let mut command = costmill(dir.path(), args);
+        command
+            .env("COSTMILL_CLICKHOUSE__URL", &db.url)
+            .env("COSTMILL_CLICKHOUSE__DATABASE", &db.database);
+        command
+    };
+
+    // The live table holds two billing months of the source.
+    let (earlier, earlier_totals) = generate_csv(2_000, 1, 2);
+    let earlier_path = dir.path().join("earlier.csv");
+    std::fs::write(&earlier_path, &earlier).unwrap();
+    let output = run(&["ingest", "focus", earlier_path.to_str().unwrap(), "--source", "aws"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output).1);
+    let before = db.focus_totals("aws");
+    assert_eq!(before, earlier_totals);
+    let batches = db.live_batches("aws");
+    assert_eq!(batches.len(), 2, "one batch, two months: {batches:?}");
+
+    // A large restatement of the same source and months (generated rows, repeated): it would
+    // replace both months if it landed.
+    let (chunk, _) = generate_csv(3_000, 2, 2);
+    let body_at = chunk.iter().position(|b| *b == b'\n').unwrap() + 1;
+    let big_path = dir.path().join("big.csv");
+    {
+        let mut big = std::io::BufWriter::new(File::create(&big_path).unwrap());
+        big.write_all(&chunk[..body_at]).unwrap();
+        for _ in 0..100 {
+            big.write_all(&chunk[body_at..]).unwrap();
+        }
+        big.flush().unwrap();
+    }
+
+    for signal in ["INT", "TERM"] {
+        let log_path = dir.path().join(format!("ingest-{signal}.log"));
+        let log = File::create(&log_path).unwrap();
+        let mut child = Guard(
+            run(&["ingest", "focus", big_path.to_str().unwrap(), "--source", "aws"])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        // Reading has started once the batch's staging table exists.
+        let staging = wait_for(
+            Duration::from_secs(60),
+            || std::fs::read_to_string(&log_path).unwrap_or_default(),
+            || {
+                if let Some(status) = child.0.try_wait().unwrap() {
+                    panic!(
+                        "the ingest ended ({status}) before it could be interrupted:\n{}",
+                        std::fs::read_to_string(&log_path).unwrap_or_default()
+                    );
+                }
+                let tables = db.tables_like(&["_costmill_staging_"]);
+                (!tables.is_empty()).then_some(tables)
+            },
+        );
+        send(child.0.id(), signal);
+        let exit = wait_exit(&mut child.0, Duration::from_secs(30), &log_path);
+        let output = std::fs::read_to_string(&log_path).unwrap();
+        assert!(!exit.success(), "SIG{signal}: {exit}\n{output}");
+        assert!(
+            output.contains("stopped by a signal") && output.contains("nothing was changed"),
+            "SIG{signal}: {output}"
+        );
+        assert_eq!(db.focus_totals("aws"), before, "SIG{signal}: live rows changed");
+        assert_eq!(db.live_batches("aws"), batches, "SIG{signal}: live batches changed");
+        assert_eq!(
+            db.leftover_tables(),
+            Vec::<String>::new(),
+            "SIG{signal}: staging left behind (was {staging:?})"
+        );
+        // The batch log says why the batch ended.
+        let logged = db.rows(
+            "SELECT outcome, error FROM batch_log WHERE source = 'aws' AND kind = 'ingest' \
+             ORDER BY started_at DESC, seq DESC LIMIT 1",
+        );
+        assert!(
+            logged.first().is_some_and(|r| r["outcome"] != "committed"
+                && r["error"].as_str().unwrap().contains("stopped by a signal")),
+            "SIG{signal}: {logged:?}"
+        );
+    }
+}
+
+fn write_state(data: &Path, pid: u32) -> PathBuf {
+    let dir = server::server_dir(data);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("server.json");
+    let state = server::ServerState {
+        pid,
+        http_port: free_port(),
+        tcp_port: free_port(),
+        binary: PathBuf::from("/usr/bin/clickhouse-server"),
+    };
+    std::fs::write(&path, serde_json::to_string_pretty(&state).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn db_stop_never_signals_a_process_that_is_not_this_data_dirs_clickhouse() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let strangers: [(&str, Command); 2] = [
+        ("an unrelated process", {
+            let mut c = Command::new("sleep");
+            c.arg("300");
+            c
+        }),
+        ("a process named clickhouse-server with another config", {
+            let mut c = Command::new("bash");
+            c.args(["-c", "exec -a clickhouse-server sleep 300"]);
+            c
+        }),
+    ];
+    for (what, mut command) in strangers {
+        let mut stranger = Guard(command.stdin(Stdio::null()).spawn().unwrap());
+        let pid = stranger.0.id();
+        if what.contains("named") {
+            wait_for(Duration::from_secs(10), || format!("{pid} never exec'd"), || {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .ok()
+                    .filter(|c| c.starts_with(b"clickhouse-server\0"))
+            });
+        }
+        let state = write_state(&data, pid);
+        let output = costmill(dir.path(), &["db", "stop"]).output().unwrap();
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{what}: {stderr}");
+        assert!(
+            stdout.contains("no managed ClickHouse server was running"),
+            "{what}: {stdout}"
+        );
+        assert!(
+            stranger.0.try_wait().unwrap().is_none() && process_alive(pid),
+            "{what} (pid {pid}) was signalled by `costmill db stop`"
+        );
+        assert!(!state.exists(), "{what}: the stale server.json stays");
+        stranger.0.kill().unwrap();
+        stranger.0.wait().unwrap();
+    }
+}
+
+/// Stops the private managed server of a data dir when the test ends, however it ends.
+struct StopServer(PathBuf);
+
+impl Drop for StopServer {
+    fn drop(&mut self) {
+        let _ = server::stop(&self.0);
+    }
+}
+
+#[test]
+fn the_managed_server_requires_the_configured_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::write(
+        dir.path().join("costmill.toml"),
+        "[clickhouse]\npassword = \"s3cret\"\n",
+    )
+    .unwrap();
+    let _stop = StopServer(data.clone());
+
+    let output = costmill(dir.path(), &["db", "status"]).output().unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("server: managed, pid"), "{stdout}");
+    let state: server::ServerState = serde_json::from_str(
+        &std::fs::read_to_string(server::server_dir(&data).join("server.json")).unwrap(),
+    )
+    .unwrap();
+    let addr = format!("127.0.0.1:{}", state.http_port);
+
+    for (what, params) in [
+        ("no password", "user=default"),
+        ("a wrong password", "user=default&password=secret"),
+    ] {
+        let (status, body) = clickhouse(&addr, params, "SELECT 1");
+        assert!(
+            status != 200
+                && (body.contains("Authentication failed")
+                    || body.to_lowercase().contains("password")),
+            "{what} was not refused: {status} {body}"
+        );
+    }
+    let (status, body) = clickhouse(&addr, "user=default&password=s3cret", "SELECT 1");
+    assert_eq!((status, body.as_str()), (200, "1\n"));
+
+    let output = costmill(dir.path(), &["db", "stop"]).output().unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("stopped the managed ClickHouse server"), "{stdout}");
+    assert!(!process_alive(state.pid), "the managed server still runs");
+}
