@@ -218,12 +218,17 @@ impl Store {
             )
             .await?;
         let staging = staging_name(&id, spec.table);
-        self.execute(
-            &q::staging_create()
-                .bind_ident("staging", &staging)
-                .bind_ident("live", spec.table),
-        )
-        .await?;
+        if let Err(e) = self
+            .execute(
+                &q::staging_create()
+                    .bind_ident("staging", &staging)
+                    .bind_ident("live", spec.table),
+            )
+            .await
+        {
+            let _ = lease.release().await;
+            return Err(e);
+        }
         // Cancelled by a signal, or by losing the lease.
         let cancel = spec.cancel.child_token();
         let lost = lease.lost().clone();
@@ -270,6 +275,13 @@ impl Store {
                 continue;
             }
             let backup = backup_name(&batch.batch_id, &batch.target);
+            let tables: Vec<TableName> = self.fetch_all(&q::leftover_tables()).await?;
+            if !tables.iter().any(|t| t.name == backup) {
+                // The backup goes only after `committed` is logged; without it there is nothing
+                // to restore from, so the live table is left as it is.
+                tracing::error!(batch = %batch.batch_id, table = %batch.target, "a commit was interrupted but its backup table is gone; the live table was left as it is");
+                continue;
+            }
             let saved: BTreeSet<String> = self
                 .partitions(&backup)
                 .await?
@@ -495,28 +507,36 @@ impl Batch {
         }
         let swap_elapsed = started.elapsed();
         if let Some((partition, error)) = failure {
-            let rollback = match restore(&store, live, &backup, &touched, &before).await {
-                Ok(()) => String::new(),
-                Err(e) => format!(
-                    " — except that the rollback itself failed ({e}); the next costmill start retries it"
-                ),
-            };
+            let restored = restore(&store, live, &backup, &touched, &before).await;
             let error = StoreError::CommitFailed {
                 batch: self.id.clone(),
                 partition,
                 message: error.to_string(),
-                rollback,
+                rollback: match &restored {
+                    Ok(()) => String::new(),
+                    Err(e) => format!(
+                        " — except that the rollback itself failed ({e}); the next costmill start retries it"
+                    ),
+                },
             };
-            let _ = store
-                .log_batch(&self.log_row("rolled back", &error.to_string(), &plan, &totals))
-                .await;
+            if restored.is_ok() {
+                let _ = store
+                    .log_batch(&self.log_row("rolled back", &error.to_string(), &plan, &totals))
+                    .await;
+            }
+            // Otherwise the log stays at `swapping` with the backup kept: recovery finishes it.
             self.cleanup().await;
             return Err(error);
         }
-        store
-            .execute(&q::staging_drop().bind_ident("staging", &backup))
-            .await?;
         self.finish("committed", "", &plan, &totals).await?;
+        // After `committed` is logged: a crash before this drop leaves only a stale backup,
+        // which the next start removes.
+        if let Err(e) = store
+            .execute(&q::staging_drop().bind_ident("staging", &backup))
+            .await
+        {
+            tracing::warn!(table = %backup, error = %e, "could not drop the backup table; the next start removes it");
+        }
         Ok(CommitReport {
             batch_id: self.id.clone(),
             partitions: staged.into_iter().map(|p| p.name).collect(),
