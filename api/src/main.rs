@@ -13,6 +13,9 @@ mod showback;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // `costmill … | head` ends quietly, as command-line tools do, instead of panicking on EPIPE.
+    // SAFETY: restoring the default disposition of a signal before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("COSTMILL_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(if cli.verbose { "info" } else { "warn" })

@@ -64,6 +64,14 @@ pub fn print_ingest(report: &RunReport) {
     for (staged, commit) in &report.commits {
         match &staged.focus {
             Some(focus) => print_focus(report, staged, commit, focus, secs),
+            None if staged.table == "service_metrics" => println!(
+                "ingested {} metric values ({}) from source `{}` in {:.1} s, batch {}",
+                staged.rows,
+                staged.subjects.join(", "),
+                report.source,
+                secs,
+                commit.batch_id
+            ),
             None => println!(
                 "ingested {} rows into {} from source `{}` in {:.1} s, batch {}{}",
                 staged.rows,

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::interrupt::cancel_on_signals;
+use crate::status::RunFailure;
 
 pub use crate::status::print_status;
 
@@ -78,7 +79,10 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<()> {
         store: store.clone(),
         accepting: accepting.clone(),
     });
-    let http_shutdown = shutdown.clone();
+    // HTTP stays up while running jobs drain, /readyz answering 503, so a load balancer sees
+    // the drain; it stops once the jobs have ended.
+    let http_shutdown = CancellationToken::new();
+    let http_stop = http_shutdown.clone();
     let http = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
@@ -116,6 +120,7 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<()> {
     for job in jobs {
         let _ = job.await;
     }
+    http_stop.cancel();
     http.await
         .context("HTTP server task")?
         .context("HTTP server")?;
@@ -140,7 +145,7 @@ async fn schedule_loop(
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
-        if let Err(e) = scheduled_run(&store, &config, &source, &shutdown).await {
+        if let Err(e) = scheduled_run(&store, &config, &source, next, &shutdown).await {
             tracing::error!(source = source.name(), error = %format!("{e:#}"), "scheduled run failed");
         }
         if shutdown.is_cancelled() {
@@ -160,12 +165,14 @@ fn retryable(error: &IngestError) -> bool {
     )
 }
 
-/// One scheduled run: take the source's lease (skip if another process runs it), run with
-/// retries, log it, allocate the days it changed.
+/// One scheduled run of the tick at `tick`: take the source's lease (skip if another process
+/// runs it, or already ran this tick), run with retries, allocate the days it changed, then save
+/// the checkpoint, so that a run whose allocation failed or was stopped is read again next time.
 pub async fn scheduled_run(
     store: &Store,
     config: &Config,
     source: &SourceConfig,
+    tick: chrono::DateTime<chrono::Utc>,
     shutdown: &CancellationToken,
 ) -> Result<Option<RunReport>> {
     let run_id = queries::commit::new_batch_id();
@@ -189,6 +196,23 @@ pub async fn scheduled_run(
         }
         Err(e) => return Err(e.into()),
     };
+    // Another process may have run this tick and released the lease before we claimed it.
+    #[derive(clickhouse::Row, serde::Deserialize)]
+    struct Count {
+        n: u64,
+    }
+    let ran: Vec<Count> = store
+        .fetch_all(
+            &queries::q::source_runs_since()
+                .bind_str("source", source.name())
+                .bind("since", queries::Param::DateTime(tick.timestamp())),
+        )
+        .await?;
+    if ran.first().is_some_and(|c| c.n > 0) {
+        tracing::info!(source = source.name(), "skipped: another process already ran this tick");
+        lease.release().await?;
+        return Ok(None);
+    }
     // Losing the lease (a renewal failed and another took over) stops the run like a signal.
     let cancel = shutdown.child_token();
     let lost = lease.lost().clone();
@@ -202,6 +226,7 @@ pub async fn scheduled_run(
     let built = source.build();
     let options = RunOptions {
         cancel: cancel.clone(),
+        defer_checkpoint: true,
         ..source.run_options()
     };
     let backoff = ExponentialBuilder::default()
@@ -209,7 +234,7 @@ pub async fn scheduled_run(
         .with_max_delay(Duration::from_secs(config.serve.retry_max_secs))
         .with_max_times(config.serve.max_attempts.saturating_sub(1) as usize)
         .with_jitter();
-    let result = (|| async {
+    let ingested = (|| async {
         attempts.fetch_add(1, Ordering::SeqCst);
         ingest::run_source(store, built.as_ref(), &options).await
     })
@@ -220,18 +245,55 @@ pub async fn scheduled_run(
         tracing::warn!(source = source.name(), error = %e, retry_in = ?delay, "source run failed; retrying")
     })
     .await;
+    let result = match ingested {
+        Ok(report) => follow_up(store, config, source, &report, &cancel)
+            .await
+            .map(|()| report),
+        Err(e) => Err(RunFailure::from(&e)),
+    };
     let attempts = attempts.load(Ordering::SeqCst);
     crate::status::log_run(store, source.name(), &run_id, "schedule", started, attempts, &result).await?;
     watcher.abort();
     if let Err(e) = lease.release().await {
         tracing::warn!(error = %e, "could not release the source lease; it expires by itself");
     }
-    let report = result?;
-    if let Some((from, to)) = report.days {
-        if !config.allocation.rules.is_empty() && !cancel.is_cancelled() {
-            let allocated = allocator::run::run(store, &config.allocation, Some((from, to))).await?;
-            tracing::info!(source = source.name(), rows = allocated.allocations, "allocated the changed days");
+    match result {
+        Ok(report) => Ok(Some(report)),
+        Err(failure) => anyhow::bail!("{}", failure.message),
+    }
+}
+
+/// After a landed run: allocate the days it changed, then save its checkpoint.
+async fn follow_up(
+    store: &Store,
+    config: &Config,
+    source: &SourceConfig,
+    report: &RunReport,
+    cancel: &CancellationToken,
+) -> Result<(), RunFailure> {
+    if let (Some(window), false) = (report.days, config.allocation.rules.is_empty()) {
+        let options = allocator::run::AllocateOptions {
+            cancel: cancel.clone(),
+            ..allocator::run::AllocateOptions::default()
+        };
+        match allocator::run::run_with(store, &config.allocation, Some(window), &options).await {
+            Ok(allocated) => {
+                tracing::info!(source = source.name(), rows = allocated.allocations, "allocated the changed days")
+            }
+            Err(e) => {
+                return Err(RunFailure {
+                    message: format!(
+                        "landed, but allocating the changed days failed: {e}; the next run lands and allocates them again"
+                    ),
+                    aborted: cancel.is_cancelled(),
+                })
+            }
         }
     }
-    Ok(Some(report))
+    if let Some(checkpoint) = &report.checkpoint {
+        ingest::runner::save_checkpoint(store, source.name(), checkpoint)
+            .await
+            .map_err(|e| RunFailure::from(&e))?;
+    }
+    Ok(())
 }

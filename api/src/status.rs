@@ -26,6 +26,26 @@ struct RunRow {
     error: String,
 }
 
+/// Why a run did not land.
+#[derive(Debug, Clone)]
+pub struct RunFailure {
+    pub message: String,
+    /// Stopped by a signal rather than failed.
+    pub aborted: bool,
+}
+
+impl From<&IngestError> for RunFailure {
+    fn from(e: &IngestError) -> RunFailure {
+        RunFailure {
+            message: e.to_string(),
+            aborted: matches!(
+                e,
+                IngestError::Cancelled | IngestError::Store(queries::StoreError::Cancelled)
+            ),
+        }
+    }
+}
+
 /// Record one run of a source, whatever its outcome.
 pub async fn log_run(
     store: &Store,
@@ -34,7 +54,7 @@ pub async fn log_run(
     trigger: &str,
     started: chrono::DateTime<chrono::Utc>,
     attempts: u32,
-    result: &Result<RunReport, IngestError>,
+    result: &Result<RunReport, RunFailure>,
 ) -> Result<()> {
     let mut row = RunRow {
         source: source.into(),
@@ -64,13 +84,9 @@ pub async fn log_run(
             row.billed = totals.values().map(|v| v.0).collect();
             row.effective = totals.values().map(|v| v.1).collect();
         }
-        Err(e) => {
-            row.outcome = if matches!(e, IngestError::Cancelled) {
-                "aborted".into()
-            } else {
-                "failed".into()
-            };
-            row.error = e.to_string();
+        Err(failure) => {
+            row.outcome = if failure.aborted { "aborted" } else { "failed" }.into();
+            row.error = failure.message.clone();
         }
     }
     let mut insert = store.insert::<RunRow>("source_runs").await?;

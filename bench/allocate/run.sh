@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
-# Allocation benchmark: 30 days of 1,000,000 generated cost rows, 2,000,000 Kubernetes pod
-# usage windows on nodes that are real instances of that bill, and 100,000 Slurm jobs. Prints
-# wall time and peak RSS of `costmill allocate`, and in the same run the time of one plain
-# ClickHouse GROUP BY pass over the same inputs (the floor). Usage: bench/allocate/run.sh [ROWS]
+# Allocation benchmark, two sizes:
+#   month: 30 days of 1,000,000 cost rows, 2,000,000 Kubernetes pod windows, 100,000 Slurm jobs
+#   year:  12 months of 12,000,000 cost rows, 24,000,000 pod windows, 1,200,000 Slurm jobs
+# Pods run on nodes that are real instances of the generated bill (observed hourly); jobs run
+# around the clock. For each size it prints the wall time and peak RSS of `costmill allocate`
+# (median of ROUNDS runs, default 3 for the month and 1 for the year), and in the same run the
+# floor: the very SQL the allocation reads (the cost groups, the multi-day charges, metrics,
+# node days, pod days with max(request, usage) × seconds, Slurm jobs split per day, with FINAL
+# on the usage tables), run by ClickHouse over the whole window in one pass, results discarded.
+# The difference is costmill's own work: rules, pools, Kubernetes and Slurm splits, writing,
+# the conservation check on staging and the swap.
+#
+# Usage: bench/allocate/run.sh [month|year|all]   (default: all)
+#        MONTH_ROUNDS=5 YEAR_ROUNDS=3 bench/allocate/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROWS="${1:-1000000}"
-PODS=2000000
-JOBS=100000
+WHICH="${1:-all}"
+MONTH_ROUNDS="${MONTH_ROUNDS:-3}"
+YEAR_ROUNDS="${YEAR_ROUNDS:-1}"
 scripts/setup.sh >/dev/null
 cargo build --release -q -p costmill
-BIN="$PWD/target/release/costmill"
+ROOT="$PWD"
+BIN="$ROOT/target/release/costmill"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/costmill-bench-allocate.XXXXXX")"
 export COSTMILL_DATA_DIR="$WORK/data"
 cleanup() { "$BIN" db stop >/dev/null 2>&1 || true; rm -rf "$WORK"; }
@@ -19,8 +30,8 @@ cd "$WORK"
 
 # The allocation: the demo's rules and pools, workloads by label, Slurm accounts to teams.
 {
-    sed -e 's/^\[\[rules\]\]/[[allocation.rules]]/' -e 's/^\[\[pools\]\]/[[allocation.pools]]/' \
-        "$OLDPWD/api/src/demo_allocation.toml" | sed -n '/^\[\[allocation.rules\]\]/,$p' > rules.toml
+    sed -n '/^\[\[rules\]\]/,$p' "$ROOT/api/src/demo_allocation.toml" |
+        sed -e 's/^\[\[rules\]\]/[[allocation.rules]]/' -e 's/^\[\[pools\]\]/[[allocation.pools]]/' > rules.toml
     cat <<'TOML'
 [[allocation.rules]]
 name = "pods"
@@ -57,51 +68,109 @@ head, sep, tail = extra.partition("[allocation.slurm")
 open("costmill.toml", "w").write(head + rules + "\n" + sep + tail)
 PY
 
-"$BIN" generate focus --rows "$ROWS" --seed 3 --start 2026-09 --months 1 --flavor clickhouse -o costs.csv 2>/dev/null
-"$BIN" ingest focus costs.csv --source bench >/dev/null
+"$BIN" db migrate >/dev/null
 PORT=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['tcp_port'])" "$COSTMILL_DATA_DIR/clickhouse/server.json")
-CH=(clickhouse-client --host 127.0.0.1 --port "$PORT" --database costmill)
 
-# Nodes: the bill's compute instances, observed hourly for the month.
-"${CH[@]}" --query "SELECT DISTINCT ResourceId FROM focus_costs WHERE ServiceName IN ('Amazon Elastic Compute Cloud', 'Amazon Elastic Kubernetes Service') ORDER BY ResourceId" > instances.txt
-NODES=$(wc -l < instances.txt)
-python3 - "$NODES" <<'PY' | "${CH[@]}" --query "INSERT INTO k8s_nodes FORMAT TSV"
+median() { python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
+
+# bench LABEL ROWS PODS JOBS START(YYYY-MM) MONTHS ROUNDS
+bench() {
+    local label=$1 rows=$2 pods=$3 jobs=$4 start=$5 months=$6 rounds=$7
+    local db="bench_$label"
+    export COSTMILL_CLICKHOUSE__DATABASE="$db"
+    local CH=(clickhouse-client --host 127.0.0.1 --port "$PORT" --database "$db")
+    local from to hours seconds
+    from="$start-01"
+    to=$(python3 -c "import datetime,sys; y,m=map(int,sys.argv[1].split('-')); m+=int(sys.argv[2]); y+=(m-1)//12; m=(m-1)%12+1; print(f'{y:04d}-{m:02d}-01')" "$start" "$months")
+    seconds=$(python3 -c "import datetime,sys; d=lambda s: datetime.date.fromisoformat(s); print(int((d(sys.argv[2])-d(sys.argv[1])).total_seconds()))" "$from" "$to")
+    hours=$((seconds / 3600))
+    "$BIN" db migrate >/dev/null
+
+    "$BIN" generate focus --rows "$rows" --seed 3 --start "$start" --months "$months" --flavor clickhouse -o costs.csv 2>/dev/null
+    "$BIN" ingest focus costs.csv --source bench >/dev/null
+    rm -f costs.csv
+
+    # Nodes: the bill's compute instances, observed hourly over the window.
+    "${CH[@]}" --query "SELECT DISTINCT ResourceId FROM focus_costs WHERE ServiceName IN ('Amazon Elastic Compute Cloud', 'Amazon Elastic Kubernetes Service') ORDER BY ResourceId" > instances.txt
+    local nodes
+    nodes=$(wc -l < instances.txt)
+    python3 - "$from" "$hours" <<'PY' | "${CH[@]}" --query "INSERT INTO k8s_nodes FORMAT TSV"
 import sys
 from datetime import datetime, timedelta
+start, hours = datetime.fromisoformat(sys.argv[1]), int(sys.argv[2])
 ids = [line.strip().rsplit("/", 1)[-1] for line in open("instances.txt")]
-start = datetime(2026, 9, 1)
-for i, iid in enumerate(ids):
-    for h in range(30 * 24):
-        t = start + timedelta(hours=h)
-        print(f"bench\tnode-{i}\taws:///us-east-1a/{iid}\tm5.16xlarge\t64\t274877906944\t0\t{t:%Y-%m-%d %H:%M:%S}\t{t + timedelta(hours=1):%Y-%m-%d %H:%M:%S}")
+out = sys.stdout
+for h in range(hours):
+    t = start + timedelta(hours=h)
+    a, b = f"{t:%Y-%m-%d %H:%M:%S}", f"{t + timedelta(hours=1):%Y-%m-%d %H:%M:%S}"
+    for i, iid in enumerate(ids):
+        out.write(f"bench\tnode-{i}\taws:///us-east-1a/{iid}\tm5.16xlarge\t64\t274877906944\t0\t{a}\t{b}\t2026-12-31 00:00:00\n")
 PY
-PER_HOUR=$(( PODS / 720 ))
-"${CH[@]}" --query "INSERT INTO k8s_pod_usage SELECT 'bench', concat('node-', toString(number % $NODES)), concat('ns-', toString(number % 25)),
-    concat('pod-', toString(number % $PER_HOUR)), 'Deployment', concat('app-', toString(number % 400)),
-    ['app', 'team'], [concat('app-', toString(number % 400)), concat('team-', toString(number % 12))],
-    toDateTime('2026-09-01 00:00:00') + intDiv(number, $PER_HOUR) * 3600, toDateTime('2026-09-01 00:00:00') + intDiv(number, $PER_HOUR) * 3600 + 3600,
-    toDecimal128(number % 20 + 1, 18) / 10, toDecimal128(number % 17 + 1, 18) / 10,
-    toDecimal128((number % 8 + 1) * 536870912, 18), toDecimal128((number % 11 + 1) * 402653184, 18), toDecimal128(0, 18)
-    FROM system.numbers LIMIT $PODS"
-"${CH[@]}" --query "INSERT INTO slurm_jobs SELECT 'hpc', toString(number), 'job', if(number % 5 = 0, 'gpu', 'batch'),
-    concat('account-', toString(number % 30)), concat('user-', toString(number % 200)),
-    toDecimal128(number % 16 + 1, 18), toDecimal128((number % 8 + 1) * 4096, 18), toDecimal128(if(number % 5 = 0, number % 4 + 1, 0), 18),
-    toDateTime('2026-09-01 00:00:00') + number * 25, toDateTime('2026-09-01 00:00:00') + number * 25 + (number % 240 + 10) * 60,
-    'COMPLETED', now() FROM system.numbers LIMIT $JOBS"
+    local per_hour=$((pods / hours))
+    "${CH[@]}" --max_insert_block_size 4194304 --query "INSERT INTO k8s_pod_usage SELECT 'bench', concat('node-', toString(number % $nodes)), concat('ns-', toString(number % 25)),
+        concat('pod-', toString(number % $per_hour)), 'Deployment', concat('app-', toString(number % 400)),
+        ['app', 'team'], [concat('app-', toString(number % 400)), concat('team-', toString(number % 12))],
+        toDateTime('$from 00:00:00', 'UTC') + intDiv(number, $per_hour) * 3600, toDateTime('$from 00:00:00', 'UTC') + intDiv(number, $per_hour) * 3600 + 3600,
+        toDecimal128(number % 20 + 1, 18) / 10, toDecimal128(number % 17 + 1, 18) / 10,
+        toDecimal128((number % 8 + 1) * 536870912, 18), toDecimal128((number % 11 + 1) * 402653184, 18), toDecimal128(0, 18),
+        toDateTime('2026-12-31 00:00:00', 'UTC')
+        FROM system.numbers LIMIT $((per_hour * hours))"
+    local spacing=$((seconds / jobs))
+    "${CH[@]}" --query "INSERT INTO slurm_jobs SELECT 'hpc', toString(number), 'job', if(number % 5 = 0, 'gpu', 'batch'),
+        concat('account-', toString(number % 30)), concat('user-', toString(number % 200)),
+        toDecimal128(number % 16 + 1, 18), toDecimal128((number % 8 + 1) * 4096, 18), toDecimal128(if(number % 5 = 0, number % 4 + 1, 0), 18),
+        toDateTime('$from 00:00:00', 'UTC') + number * $spacing, toDateTime('$from 00:00:00', 'UTC') + number * $spacing + (number % 240 + 10) * 60,
+        'COMPLETED', toDateTime('2026-12-31 00:00:00', 'UTC') FROM system.numbers LIMIT $jobs"
+    # Let background merges settle, as they would between a day's ingest and its allocation.
+    for _ in $(seq 1 120); do
+        [ "$("${CH[@]}" --query "SELECT count() FROM system.merges WHERE database = '$db'")" = 0 ] && break
+        sleep 1
+    done
 
-/usr/bin/time -f "%e %M" -o time.txt "$BIN" allocate --from 2026-09-01 --to 2026-10-01 > allocate.txt
-read -r ALLOC_S ALLOC_KB < time.txt
-FLOOR_START=$(date +%s.%N)
-"${CH[@]}" --query "SELECT toDate(ChargePeriodStart) AS d, Provider, ServiceName, ServiceCategory, SubAccountId, SubAccountName, ResourceId, ChargeCategory, x_TagKeys, x_TagValues, sum(BilledCost), sum(EffectiveCost), count() FROM focus_costs GROUP BY d, Provider, ServiceName, ServiceCategory, SubAccountId, SubAccountName, ResourceId, ChargeCategory, x_TagKeys, x_TagValues FORMAT Null"
-"${CH[@]}" --query "SELECT toDate(window_start) AS d, cluster, node, namespace, workload, label_keys, label_values, sum(cpu_usage_cores * toUInt32(window_end - window_start)), sum(memory_usage_bytes * toUInt32(window_end - window_start)), sum(gpu_request) FROM k8s_pod_usage GROUP BY d, cluster, node, namespace, workload, label_keys, label_values FORMAT Null"
-"${CH[@]}" --query "SELECT toDate(start) AS d, partition, account, user, job_id, sum(alloc_cpus), sum(alloc_memory_mb), sum(alloc_gpus) FROM slurm_jobs GROUP BY d, partition, account, user, job_id FORMAT Null"
-FLOOR_S=$(python3 -c "import time,sys; print(f'{time.time() - float(sys.argv[1]):.1f}')" "$FLOOR_START")
-ALLOCATIONS=$("${CH[@]}" --query "SELECT count() FROM allocations")
-python3 - "$ROWS" "$PODS" "$JOBS" "$ALLOC_S" "$ALLOC_KB" "$FLOOR_S" "$ALLOCATIONS" "$NODES" <<'PY'
+    local secs=() rss=()
+    for _ in $(seq 1 "$rounds"); do
+        /usr/bin/time -f "%e %M" -o time.txt "$BIN" allocate --from "$from" --to "$to" > allocate.txt
+        read -r s kb < time.txt
+        secs+=("$s"); rss+=("$kb")
+    done
+
+    # The floor: the allocation's own input queries over the whole window, in one pass each.
+    local dt="toDateTime('$from 00:00:00', 'UTC')" dt_to="toDateTime('$to 00:00:00', 'UTC')"
+    local floors=()
+    for _ in $(seq 1 "$rounds"); do
+        local t0 t1
+        t0=$(date +%s.%N)
+        for file in allocation_inputs allocation_spread_inputs allocation_metrics k8s_node_days k8s_pod_days slurm_job_days; do
+            sed -e "s/{from:DateTime}/$dt/g" -e "s/{to:DateTime}/$dt_to/g" \
+                -e "s/{earliest:DateTime}/toDateTime('1970-01-01 00:00:00', 'UTC')/g" \
+                -e "s/{from:Date}/toDate('$from')/g" -e "s/{to:Date}/toDate('$to')/g" \
+                "$ROOT/queries/sql/$file.sql" | grep -v '^--' > floor.sql
+            echo "FORMAT Null" >> floor.sql
+            "${CH[@]}" --multiquery < floor.sql
+        done
+        t1=$(date +%s.%N)
+        floors+=("$(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$t1")")
+    done
+    local allocations
+    allocations=$("${CH[@]}" --query "SELECT count() FROM allocations")
+    python3 - "$label" "$rows" "$pods" "$jobs" "$nodes" "$allocations" "$(median "${secs[@]}")" "$(median "${rss[@]}")" "$(median "${floors[@]}")" "$rounds" "${secs[*]}" "${rss[*]}" "${floors[*]}" <<'PY'
 import sys
-rows, pods, jobs, s, kb, floor, allocations, nodes = sys.argv[1:]
-print(f"bench/allocate: 30 days, {int(rows):,} cost rows, {int(pods):,} pod windows on {nodes} nodes, {int(jobs):,} Slurm jobs")
-print(f"  costmill allocate              : {float(s):6.1f} s  peak RSS {int(kb) / 1024:6.0f} MiB  ({int(allocations):,} allocation rows)")
-print(f"  plain ClickHouse GROUP BY pass : {float(floor):6.1f} s  (the floor)")
+label, rows, pods, jobs, nodes, allocations, s, kb, floor, rounds, all_s, all_kb, all_floor = sys.argv[1:]
+print(f"bench/allocate {label}: {int(rows):,} cost rows, {int(pods):,} pod windows on {nodes} nodes, {int(jobs):,} Slurm jobs; median of {rounds}")
+print(f"  costmill allocate            : {float(s):7.1f} s  peak RSS {float(kb) / 1024:6.0f} MiB  ({int(allocations):,} allocation rows)"
+      f"  [runs: {all_s} s; {' '.join(f'{int(k) / 1024:.0f}' for k in all_kb.split())} MiB]")
+print(f"  floor (same SQL, one pass)   : {float(floor):7.1f} s  [runs: {' '.join(f'{float(x):.1f}' for x in all_floor.split())} s]")
 PY
-sed -n '1,12p' allocate.txt
+    sed -n '1,3p' allocate.txt
+    "${CH[@]}" --query "DROP DATABASE $db" || true
+}
+
+case "$WHICH" in
+    month) bench month 1000000 2000000 100000 2026-09 1 "$MONTH_ROUNDS" ;;
+    year) bench year 12000000 24000000 1200000 2026-01 12 "$YEAR_ROUNDS" ;;
+    all)
+        bench month 1000000 2000000 100000 2026-09 1 "$MONTH_ROUNDS"
+        bench year 12000000 24000000 1200000 2026-01 12 "$YEAR_ROUNDS"
+        ;;
+    *) echo "usage: $0 [month|year|all]" >&2; exit 2 ;;
+esac

@@ -30,6 +30,9 @@ pub struct RunOptions {
     pub progress: Arc<dyn Progress>,
     /// How long to wait for another writer of the same partitions.
     pub lease_wait: Duration,
+    /// Leave saving the checkpoint to the caller ([`save_checkpoint`]), e.g. until the changed
+    /// days are allocated: a run whose follow-up failed is then read again on the next run.
+    pub defer_checkpoint: bool,
 }
 
 impl Default for RunOptions {
@@ -40,6 +43,7 @@ impl Default for RunOptions {
             cancel: CancellationToken::new(),
             progress: Arc::new(NoProgress),
             lease_wait: Duration::from_secs(30),
+            defer_checkpoint: false,
         }
     }
 }
@@ -246,7 +250,7 @@ pub async fn run_source(
             }
         }
     }
-    if let Some(checkpoint) = &last_checkpoint {
+    if let Some(checkpoint) = last_checkpoint.as_ref().filter(|_| !options.defer_checkpoint) {
         save_checkpoint(store, &name, checkpoint).await?;
     }
     Ok(RunReport {
@@ -279,7 +283,8 @@ pub async fn load_checkpoint(store: &Store, source: &str) -> Result<Option<Strin
     Ok(rows.into_iter().next().map(|r| r.checkpoint))
 }
 
-async fn save_checkpoint(store: &Store, source: &str, checkpoint: &str) -> Result<(), IngestError> {
+/// Remember where a source is; its next run starts there.
+pub async fn save_checkpoint(store: &Store, source: &str, checkpoint: &str) -> Result<(), IngestError> {
     let mut insert = store.insert::<CheckpointWrite>("source_checkpoints").await?;
     let now = queries::lease::now_ms();
     insert

@@ -230,19 +230,8 @@ ENGINE = MergeTree()
 PARTITION BY toYYYYMM(started_at)
 ORDER BY (kind, source, started_at, batch_id, seq);
 
--- Leases: at most one holder of a name at a time (a writer of a table's partitions, a scheduled
--- source run). A claim is a row; renewals and releases are newer versions of it.
-CREATE TABLE IF NOT EXISTS leases
-(
-    name String,
-    holder String,
-    claimed_ms UInt64,
-    expires_ms UInt64,
-    info String,
-    version UInt64
-)
-ENGINE = ReplacingMergeTree(version)
-ORDER BY (name, claimed_ms, holder);
+-- Leases live in `leases`, created before any migration (sql/leases_table.sql): migrations
+-- themselves run under one.
 
 -- Where each scheduled source is (an opaque checkpoint the source reads back on its next run).
 CREATE TABLE IF NOT EXISTS source_checkpoints

@@ -88,6 +88,8 @@ pub mod q {
         batch_log_open => "batch_log_open",
         checkpoint_get => "checkpoint_get",
         source_runs_status => "source_runs_status",
+        source_runs_since => "source_runs_since",
+        leases_table => "leases_table",
         // Allocation by day: multi-day charges, spans, conservation on staging.
         allocation_spread_inputs => "allocation_spread_inputs",
         allocation_spread_span => "allocation_spread_span",

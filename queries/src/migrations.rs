@@ -38,8 +38,29 @@ pub struct MigrationStatus {
 
 impl Store {
     /// Apply every migration not yet recorded; refuse if an applied file was edited since.
+    /// Processes starting together (two `serve` replicas) migrate one at a time, under a lease.
     pub async fn migrate(&self) -> Result<Vec<&'static str>, StoreError> {
         self.execute(&q::migrations_table()).await?;
+        self.execute(&q::leases_table()).await?;
+        let holder = crate::commit::new_batch_id();
+        let lease = self
+            .acquire_lease(
+                "migrate",
+                &holder,
+                &crate::lease::process_info("migrating the schema"),
+                crate::lease::DEFAULT_TTL,
+                std::time::Duration::from_secs(600),
+                &tokio_util::sync::CancellationToken::new(),
+            )
+            .await?;
+        let result = self.apply_pending().await;
+        let released = lease.release().await;
+        let applied = result?;
+        released?;
+        Ok(applied)
+    }
+
+    async fn apply_pending(&self) -> Result<Vec<&'static str>, StoreError> {
         let applied = self
             .fetch_all::<crate::rows::AppliedMigration>(&q::migrations_applied())
             .await?;

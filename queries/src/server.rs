@@ -28,8 +28,12 @@ impl ServerState {
 }
 
 /// The managed server's directory under a data dir.
+/// Absolute: the server runs with this directory as its working directory, so a relative data
+/// dir (`data_dir = "data"`) would otherwise be resolved twice.
 pub fn server_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("clickhouse")
+    std::path::absolute(data_dir)
+        .unwrap_or_else(|_| data_dir.to_path_buf())
+        .join("clickhouse")
 }
 
 fn state_path(dir: &Path) -> PathBuf {
