@@ -289,7 +289,12 @@ pub async fn run(cli: Cli) -> Result<()> {
                 )),
                 _ => bail!("give both --from and --to, or neither for every day with cost data"),
             };
-            let report = allocator::run::run(&store, &config.allocation, window).await?;
+            let options = allocator::run::AllocateOptions {
+                cancel: crate::interrupt::cancel_on_signals(),
+                ..allocator::run::AllocateOptions::default()
+            };
+            let report =
+                allocator::run::run_with(&store, &config.allocation, window, &options).await?;
             report::print_allocation(&report);
             Ok(())
         }
