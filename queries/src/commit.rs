@@ -130,35 +130,22 @@ pub struct Partition {
 }
 
 #[derive(Debug, Clone, Row, Serialize)]
-struct LogRow {
-    batch_id: String,
-    kind: String,
-    source: String,
-    target: String,
-    partitions: Vec<String>,
-    rows: u64,
-    currencies: Vec<String>,
-    billed: Vec<Dec18>,
-    effective: Vec<Dec18>,
-    started_at: u32,
-    ended_at: u32,
-    outcome: String,
-    error: String,
-    holder: String,
-    seq: u64,
-}
-
-#[derive(Debug, Clone, Row, Deserialize)]
-struct OpenBatch {
-    batch_id: String,
-    target: String,
-    partitions: Vec<String>,
-    holder: String,
-}
-
-#[derive(Debug, Clone, Row, Deserialize)]
-struct TableName {
-    name: String,
+pub(crate) struct LogRow {
+    pub(crate) batch_id: String,
+    pub(crate) kind: String,
+    pub(crate) source: String,
+    pub(crate) target: String,
+    pub(crate) partitions: Vec<String>,
+    pub(crate) rows: u64,
+    pub(crate) currencies: Vec<String>,
+    pub(crate) billed: Vec<Dec18>,
+    pub(crate) effective: Vec<Dec18>,
+    pub(crate) started_at: u32,
+    pub(crate) ended_at: u32,
+    pub(crate) outcome: String,
+    pub(crate) error: String,
+    pub(crate) holder: String,
+    pub(crate) seq: u64,
 }
 
 /// A batch in progress: its staging table and writer lease.
@@ -186,19 +173,19 @@ fn staging_name(id: &str, table: &str) -> String {
     format!("{STAGING_PREFIX}{id}_{table}")
 }
 
-fn backup_name(id: &str, table: &str) -> String {
+pub(crate) fn backup_name(id: &str, table: &str) -> String {
     format!("{BACKUP_PREFIX}{id}_{table}")
 }
 
 /// The batch id in a staging or backup table name.
-fn batch_of(table: &str) -> Option<&str> {
+pub(crate) fn batch_of(table: &str) -> Option<&str> {
     let rest = table
         .strip_prefix(STAGING_PREFIX)
         .or_else(|| table.strip_prefix(BACKUP_PREFIX))?;
     rest.get(..BATCH_ID_LEN)
 }
 
-fn now_secs() -> u32 {
+pub(crate) fn now_secs() -> u32 {
     chrono::Utc::now().timestamp() as u32
 }
 
@@ -255,7 +242,7 @@ impl Store {
             .await
     }
 
-    async fn log_batch(&self, row: &LogRow) -> Result<(), StoreError> {
+    pub(crate) async fn log_batch(&self, row: &LogRow) -> Result<(), StoreError> {
         let error = |source| StoreError::Query {
             name: "insert into batch_log".into(),
             source,
@@ -264,94 +251,10 @@ impl Store {
         insert.write(row).await.map_err(error)?;
         insert.end().await.map_err(error)
     }
-
-    /// Finish what crashed runs left: roll back a commit that died mid-swap (from its backup),
-    /// then drop staging and backup tables whose batch no longer holds its lease.
-    /// Returns the names of the tables dropped.
-    pub async fn recover(&self) -> Result<Vec<String>, StoreError> {
-        let open: Vec<OpenBatch> = self.fetch_all(&q::batch_log_open()).await?;
-        for batch in open {
-            if self.batch_holds_any_lease(&batch.batch_id).await? {
-                continue;
-            }
-            let backup = backup_name(&batch.batch_id, &batch.target);
-            let tables: Vec<TableName> = self.fetch_all(&q::leftover_tables()).await?;
-            if !tables.iter().any(|t| t.name == backup) {
-                // The backup goes only after `committed` is logged; without it there is nothing
-                // to restore from, so the live table is left as it is.
-                tracing::error!(batch = %batch.batch_id, table = %batch.target, "a commit was interrupted but its backup table is gone; the live table was left as it is");
-                continue;
-            }
-            let saved: BTreeSet<String> = self
-                .partitions(&backup)
-                .await?
-                .into_iter()
-                .map(|p| p.id)
-                .collect();
-            let ids: Vec<String> = batch
-                .partitions
-                .iter()
-                .filter_map(|p| p.split_once(' ').map(|(id, _)| id.to_string()))
-                .collect();
-            restore(self, &batch.target, &backup, &ids, &saved).await?;
-            tracing::warn!(batch = %batch.batch_id, table = %batch.target, "rolled back a commit interrupted by a crash");
-            self.log_batch(&LogRow {
-                batch_id: batch.batch_id.clone(),
-                kind: String::new(),
-                source: String::new(),
-                target: batch.target.clone(),
-                partitions: batch.partitions.clone(),
-                rows: 0,
-                currencies: vec![],
-                billed: vec![],
-                effective: vec![],
-                started_at: now_secs(),
-                ended_at: now_secs(),
-                outcome: "rolled back".into(),
-                error: format!("interrupted during the swap (holder {}); restored on recovery", batch.holder),
-                holder: batch.holder,
-                seq: lease::now_ms(),
-            })
-            .await?;
-        }
-        let tables: Vec<TableName> = self.fetch_all(&q::leftover_tables()).await?;
-        let mut dropped = Vec::new();
-        for table in tables {
-            let Some(batch) = batch_of(&table.name) else {
-                continue;
-            };
-            if self.batch_holds_any_lease(batch).await? {
-                continue;
-            }
-            self.execute(&q::staging_drop().bind_ident("staging", &table.name))
-                .await?;
-            dropped.push(table.name);
-        }
-        if !dropped.is_empty() {
-            tracing::info!(tables = ?dropped, "removed staging tables left by crashed runs");
-        }
-        Ok(dropped)
-    }
-
-    /// Whether any lease is held by this batch (its id is the holder).
-    async fn batch_holds_any_lease(&self, batch_id: &str) -> Result<bool, StoreError> {
-        #[derive(Row, Deserialize)]
-        struct Count {
-            n: u64,
-        }
-        let rows: Vec<Count> = self
-            .fetch_all(
-                &q::lease_held_by()
-                    .bind_str("holder", batch_id)
-                    .bind("now", crate::Param::Int(lease::now_ms().into())),
-            )
-            .await?;
-        Ok(rows.first().is_some_and(|c| c.n > 0))
-    }
 }
 
 /// Put partitions back as they were: from the backup where the live table had them, else dropped.
-async fn restore(
+pub(crate) async fn restore(
     store: &Store,
     live: &str,
     backup: &str,

@@ -12,6 +12,7 @@ pub mod lease;
 pub mod migrations;
 pub mod money;
 pub mod native;
+mod recover;
 pub mod server;
 pub mod sql;
 pub mod store;
