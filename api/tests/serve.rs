@@ -4,8 +4,6 @@
 //! polled against a deadline; nothing sleeps to assert timing.
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::str::FromStr;
@@ -17,49 +15,9 @@ use queries::testing::{test_config, test_data_dir};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_costmill");
+mod common;
+use common::{free_port, http, wait_for, BIN};
 const EVERY_TWO_SECONDS: &str = "*/2 * * * * *";
-
-/// Poll `check` until it gives a value; panic with `context()` after `within`.
-fn wait_for<T>(
-    within: Duration,
-    context: impl Fn() -> String,
-    mut check: impl FnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        if Instant::now() > deadline {
-            panic!("not within {within:?}: {}", context());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One HTTP/1.0 exchange: (status, body); None when nothing answers.
-fn http(addr: &str, request: &[u8]) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(addr).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .ok()?;
-    stream.write_all(request).ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).ok()?;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
-}
 
 fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     http(
