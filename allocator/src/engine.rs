@@ -113,6 +113,8 @@ const ONE: i128 = 1_000_000_000_000_000_000;
 
 #[derive(Debug, Clone)]
 struct Entry {
+    /// False once a pool took it (its amount lives on in the pool's entries).
+    live: bool,
     /// The cost group it came from, while it has not been pooled.
     origin: Option<usize>,
     day: u16,
@@ -217,6 +219,7 @@ fn allocate_day(
                 input_ref = format!("{input_ref} [spread {}]", row.charge_period);
             }
             Entry {
+                live: true,
                 origin: Some(i),
                 day: row.day,
                 service,
@@ -237,13 +240,22 @@ fn allocate_day(
         .collect();
 
     let teams = DominantTeams::new(&entries);
+    let mut direct = DirectCost::new(&entries);
     let pooled_sources: BTreeSet<&str> = config
         .pools
         .iter()
         .filter_map(|p| p.from_service.as_deref())
         .collect();
     for pool in &config.pools {
-        entries = apply_pool(pool, entries, groups, &teams, &pooled_sources, metrics);
+        apply_pool(
+            pool,
+            &mut entries,
+            groups,
+            &teams,
+            &mut direct,
+            &pooled_sources,
+            metrics,
+        );
     }
     aggregate(entries)
 }
@@ -334,12 +346,52 @@ fn date(day: u16) -> String {
     .to_string()
 }
 
-/// What a pool sees of one day's direct cost.
-struct DirectCost<'e> {
-    /// Services with direct cost that day, in any currency: the default targets.
-    active: BTreeSet<&'e str>,
-    /// currency → service → direct effective cost: the `weighted` weights.
-    by_currency: BTreeMap<&'e str, BTreeMap<&'e str, i128>>,
+/// One day's direct cost (entries owned by a rule and not taken by a pool yet), per currency and
+/// service: what a pool's default targets and `weighted` weights are made of. Kept up to date as
+/// pools take direct entries.
+struct DirectCost {
+    /// currency → service → direct effective cost
+    by_currency: BTreeMap<String, BTreeMap<String, i128>>,
+}
+
+impl DirectCost {
+    fn new(entries: &[Entry]) -> DirectCost {
+        let mut by_currency: BTreeMap<String, BTreeMap<String, i128>> = BTreeMap::new();
+        for e in entries.iter().filter(|e| e.live && e.kind == AllocationKind::Direct) {
+            let services = match by_currency.get_mut(&e.currency) {
+                Some(services) => services,
+                None => by_currency.entry(e.currency.clone()).or_default(),
+            };
+            match services.get_mut(&e.service) {
+                Some(total) => *total += e.effective,
+                None => {
+                    services.insert(e.service.clone(), e.effective);
+                }
+            }
+        }
+        DirectCost { by_currency }
+    }
+
+    /// A direct entry was taken by a pool.
+    fn remove(&mut self, e: &Entry) {
+        if let Some(total) = self
+            .by_currency
+            .get_mut(&e.currency)
+            .and_then(|s| s.get_mut(&e.service))
+        {
+            *total -= e.effective;
+        }
+    }
+
+    /// Services with direct cost, in any currency: the default targets.
+    fn active(&self) -> BTreeSet<&str> {
+        self.by_currency
+            .values()
+            .flat_map(|services| services.iter())
+            .filter(|(_, cost)| **cost != 0)
+            .map(|(s, _)| s.as_str())
+            .collect()
+    }
 }
 
 /// Targets and weights of a pool on one day for an amount in `currency`, and the method label
@@ -348,7 +400,7 @@ fn targets_and_weights(
     pool: &Pool,
     day: u16,
     currency: &str,
-    direct: &DirectCost<'_>,
+    direct: &DirectCost,
     pooled_sources: &BTreeSet<&str>,
     metrics: &MetricIndex<'_>,
 ) -> (Vec<String>, Vec<i128>, String) {
@@ -358,9 +410,9 @@ fn targets_and_weights(
         pool.targets.clone()
     } else {
         direct
-            .active
-            .iter()
-            .filter(|s| **s != UNALLOCATED && !pooled_sources.contains(**s))
+            .active()
+            .into_iter()
+            .filter(|s| *s != UNALLOCATED && !pooled_sources.contains(*s))
             .map(|s| s.to_string())
             .collect()
     };
@@ -438,84 +490,65 @@ struct PoolSlot {
     source: String,
 }
 
+/// Take what the pool selects out of the live entries and append its split.
 fn apply_pool(
     pool: &Pool,
-    entries: Vec<Entry>,
+    entries: &mut Vec<Entry>,
     groups: &[&CostGroup],
     teams: &DominantTeams,
+    direct: &mut DirectCost,
     pooled_sources: &BTreeSet<&str>,
     metrics: &MetricIndex<'_>,
-) -> Vec<Entry> {
+) {
     let selected = |e: &Entry| {
         let by_rows =
             pool.when.is_empty() || e.origin.is_some_and(|o| pool.when.matches(groups[o]));
         let by_service = pool.from_service.as_deref().is_none_or(|s| e.service == s);
         by_rows && by_service
     };
-    let (chosen, mut kept): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(selected);
-
-    // Direct cost per day, currency and service: the active services and the `weighted` weights.
-    let mut direct: BTreeMap<u16, DirectCost<'_>> = BTreeMap::new();
-    {
-        let mut sums: BTreeMap<(u16, &str, &str), i128> = BTreeMap::new();
-        for e in kept.iter().filter(|e| e.kind == AllocationKind::Direct) {
-            *sums
-                .entry((e.day, e.currency.as_str(), e.service.as_str()))
-                .or_default() += e.effective;
-        }
-        for ((day, currency, service), cost) in sums {
-            let slot = direct.entry(day).or_insert_with(|| DirectCost {
-                active: BTreeSet::new(),
-                by_currency: BTreeMap::new(),
-            });
-            if cost != 0 {
-                slot.active.insert(service);
-            }
-            slot.by_currency
-                .entry(currency)
-                .or_default()
-                .insert(service, cost);
-        }
-    }
     // Pooled amounts are split per day, env, billing source and currency.
     let mut sums: BTreeMap<(u16, String, String, String), PoolSlot> = BTreeMap::new();
-    for e in chosen {
-        let source = pool
-            .from_service
-            .clone()
-            .unwrap_or_else(|| e.service.clone());
-        let via = if e.pool.is_empty() {
-            pool.name.clone()
-        } else {
-            format!("{} > {}", e.pool, pool.name)
-        };
+    for e in entries.iter_mut().filter(|e| e.live) {
+        if !selected(e) {
+            continue;
+        }
+        e.live = false;
+        if e.kind == AllocationKind::Direct {
+            direct.remove(e);
+        }
+        let key = (
+            e.day,
+            std::mem::take(&mut e.env),
+            std::mem::take(&mut e.cost_source),
+            std::mem::take(&mut e.currency),
+        );
         // The first entry of a slot names the pool path and the source it came through.
-        let slot = sums
-            .entry((e.day, e.env, e.cost_source, e.currency))
-            .or_insert_with(|| PoolSlot {
-                billed: 0,
-                effective: 0,
-                rows: 0,
-                via,
-                source,
-            });
+        let slot = sums.entry(key).or_insert_with(|| PoolSlot {
+            billed: 0,
+            effective: 0,
+            rows: 0,
+            via: if e.pool.is_empty() {
+                pool.name.clone()
+            } else {
+                format!("{} > {}", e.pool, pool.name)
+            },
+            source: pool
+                .from_service
+                .clone()
+                .unwrap_or_else(|| e.service.clone()),
+        });
         slot.billed += e.billed;
         slot.effective += e.effective;
         slot.rows += e.input_rows;
     }
-    let no_direct = DirectCost {
-        active: BTreeSet::new(),
-        by_currency: BTreeMap::new(),
-    };
-    let mut produced = Vec::new();
     for ((day, env, cost_source, currency), slot) in sums {
         let (via, source) = (slot.via.as_str(), slot.source.as_str());
-        let direct_today = direct.get(&day).unwrap_or(&no_direct);
         let (targets, weights, method) =
-            targets_and_weights(pool, day, &currency, direct_today, pooled_sources, metrics);
+            targets_and_weights(pool, day, &currency, direct, pooled_sources, metrics);
         if targets.is_empty() {
             // Nobody to split among: the money stays visible where it was, marked as such.
-            produced.push(Entry {
+            entries.push(Entry {
+                live: true,
                 origin: None,
                 day,
                 service: source.to_string(),
@@ -545,7 +578,8 @@ fn apply_pool(
             if weights[i] == 0 && billed_parts[i] == 0 && effective_parts[i] == 0 {
                 continue;
             }
-            produced.push(Entry {
+            entries.push(Entry {
+                live: true,
                 origin: None,
                 day,
                 service: target.clone(),
@@ -567,65 +601,55 @@ fn apply_pool(
             });
         }
     }
-    kept.extend(produced);
-    kept
 }
 
-fn aggregate(entries: Vec<Entry>) -> Vec<Allocation> {
-    type Key = (
-        u16,
-        String,
-        String,
-        String,
-        String,
-        AllocationKind,
-        String,
-        String,
-        String,
-        String,
-        i128,
-    );
-    let mut sums: BTreeMap<Key, (i128, i128, u64)> = BTreeMap::new();
-    for e in entries {
-        let key = (
+/// The live entries summed per output row, in key order. Sorted by index rather than in a map
+/// keyed by the (large) row key: a day has tens of thousands of entries.
+fn aggregate(mut entries: Vec<Entry>) -> Vec<Allocation> {
+    fn key(e: &Entry) -> impl Ord + '_ {
+        (
             e.day,
-            e.service,
-            e.team,
-            e.env,
-            e.currency,
+            (&e.service, &e.team, &e.env, &e.currency),
             e.kind,
-            e.pool,
-            e.method,
-            e.cost_source,
-            e.input_ref,
+            (&e.pool, &e.method, &e.cost_source, &e.input_ref),
             e.share,
-        );
-        let slot = sums.entry(key).or_default();
-        slot.0 += e.billed;
-        slot.1 += e.effective;
-        slot.2 += e.input_rows;
-    }
-    sums.into_iter()
-        .map(
-            |(
-                (day, service, team, env, currency, kind, pool, method, cost_source, input_ref, share),
-                (billed, effective, rows),
-            )| Allocation {
-                day,
-                service,
-                team,
-                env,
-                currency,
-                kind: kind.as_str().to_string(),
-                pool,
-                method,
-                cost_source,
-                input_ref,
-                share: Dec18(share),
-                billed: Dec18(billed),
-                effective: Dec18(effective),
-                input_rows: rows,
-            },
         )
-        .collect()
+    }
+    let mut order: Vec<usize> = (0..entries.len()).filter(|i| entries[*i].live).collect();
+    order.sort_unstable_by(|a, b| key(&entries[*a]).cmp(&key(&entries[*b])));
+    let mut out = Vec::with_capacity(order.len());
+    let mut start = 0;
+    while start < order.len() {
+        let first = order[start];
+        let mut end = start + 1;
+        while end < order.len() && key(&entries[order[end]]).cmp(&key(&entries[first])).is_eq() {
+            end += 1;
+        }
+        let (mut billed, mut effective, mut rows) = (0i128, 0i128, 0u64);
+        for i in &order[start..end] {
+            let e = &entries[*i];
+            billed += e.billed;
+            effective += e.effective;
+            rows += e.input_rows;
+        }
+        let e = &mut entries[first];
+        out.push(Allocation {
+            day: e.day,
+            service: std::mem::take(&mut e.service),
+            team: std::mem::take(&mut e.team),
+            env: std::mem::take(&mut e.env),
+            currency: std::mem::take(&mut e.currency),
+            kind: e.kind.as_str().to_string(),
+            pool: std::mem::take(&mut e.pool),
+            method: std::mem::take(&mut e.method),
+            cost_source: std::mem::take(&mut e.cost_source),
+            input_ref: std::mem::take(&mut e.input_ref),
+            share: Dec18(e.share),
+            billed: Dec18(billed),
+            effective: Dec18(effective),
+            input_rows: rows,
+        });
+        start = end;
+    }
+    out
 }

@@ -241,16 +241,21 @@ pub fn expand(
             let workload_group =
                 |p: &PodDay, billed: i128, effective: i128, resource_id: String| CostGroup {
                     day: node.day,
+                    provider: source.provider.clone(),
+                    service_name: source.service_name.clone(),
+                    service_category: source.service_category.clone(),
+                    sub_account_id: source.sub_account_id.clone(),
+                    sub_account_name: source.sub_account_name.clone(),
                     resource_id,
                     charge_category: "Usage".into(),
+                    currency: source.currency.clone(),
                     tag_keys: p.label_keys.clone(),
                     tag_values: p.label_values.clone(),
-                    k8s_namespace: p.namespace.clone(),
                     billed: Dec18(billed),
                     effective: Dec18(effective),
                     rows: 0,
+                    k8s_namespace: p.namespace.clone(),
                     charge_period: String::new(),
-                    ..source.clone()
                 };
             for (i, p) in workloads.iter().enumerate() {
                 out.groups.push(workload_group(

@@ -301,14 +301,26 @@ async fn stage(
     let mut by_kind: BTreeMap<(String, String), i128> = BTreeMap::new();
     let mut totals: BTreeMap<String, (i128, i128)> = BTreeMap::new();
     let chunk_days = options.chunk_days.max(1);
-    let mut chunk_from = from;
-    while chunk_from < to {
-        let chunk = (chunk_from, chunk_from.saturating_add(chunk_days).min(to));
-        chunk_from = chunk.1;
-        let (mut days, metrics) = tokio::select! {
+    let chunks: Vec<(u16, u16)> = (from..to)
+        .step_by(usize::from(chunk_days))
+        .map(|f| (f, f.saturating_add(chunk_days).min(to)))
+        .collect();
+    // The next chunk is read while the current one is allocated: ClickHouse and the engine work
+    // at the same time, and at most two chunks are in memory.
+    let load = |chunk: (u16, u16)| {
+        let store = store.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            load_chunk(&store, chunk, spans).await
+        }))
+    };
+    let mut next = chunks.first().map(|c| load(*c));
+    for i in 0..chunks.len() {
+        let loading = next.take().expect("the chunk is being read");
+        let (days, metrics) = tokio::select! {
             _ = cancel.cancelled() => return Err(AllocateError::Cancelled),
-            loaded = load_chunk(store, chunk, spans) => loaded?,
+            loaded = loading.join() => loaded?,
         };
+        next = chunks.get(i + 1).map(|c| load(*c));
         for g in days.values().flat_map(|d| d.groups.iter()) {
             report.input_groups += 1;
             if !g.charge_period.is_empty() {
@@ -321,15 +333,23 @@ async fn stage(
             }
         }
         let metrics = Arc::new(metrics);
+        let engine = |(day, inputs): (u16, DayInputs)| {
+            let (config, metrics) = (config.clone(), metrics.clone());
+            let task = tokio::task::spawn_blocking(move || allocate_day(&config, inputs, &metrics));
+            (day, task)
+        };
+        let mut days = days.into_iter();
+        let mut pending = days.next().map(engine);
         let mut insert = store.insert::<StoredAllocation>(batch.staging()).await?;
-        while let Some((day, inputs)) = days.pop_first() {
+        while let Some((day, task)) = pending.take() {
             if cancel.is_cancelled() {
                 return Err(AllocateError::Cancelled);
             }
-            let (config, metrics) = (config.clone(), metrics.clone());
-            let out = tokio::task::spawn_blocking(move || allocate_day(&config, inputs, &metrics))
+            let out = task
                 .await
                 .map_err(|e| AllocateError::Engine(e.to_string()))?;
+            // The next day is computed while this one is written.
+            pending = days.next().map(engine);
             report.unpriced_node_days += out.unpriced_node_days;
             report.unpriced_job_days += out.unpriced_job_days;
             report.allocations += out.allocations.len();
@@ -390,12 +410,33 @@ async fn stage(
     Ok(staged)
 }
 
+/// A chunk being read; dropping it (an error, a signal) stops the reading.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> T {
+        match (&mut self.0).await {
+            Ok(value) => value,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("chunk reader stopped: {e}"),
+        }
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+type ChunkInputs = (BTreeMap<u16, DayInputs>, Vec<MetricValue>);
+
 /// The chunk's inputs by day, and the metric values its days may use (31 days back).
 async fn load_chunk(
     store: &Store,
     (from, to): (u16, u16),
     spans: Spans,
-) -> Result<(BTreeMap<u16, DayInputs>, Vec<MetricValue>), StoreError> {
+) -> Result<ChunkInputs, StoreError> {
     let chunk = (from, to);
     let first_second = i64::from(from) * SECONDS_PER_DAY;
     let earliest = |span: i64| Param::DateTime((first_second - span).max(0));

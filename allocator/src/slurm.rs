@@ -244,8 +244,14 @@ pub fn expand(
             for (j, (billed, effective)) in jobs.iter().zip(job_cost) {
                 out.groups.push(CostGroup {
                     day,
+                    provider: source.provider.clone(),
+                    service_name: source.service_name.clone(),
+                    service_category: source.service_category.clone(),
+                    sub_account_id: source.sub_account_id.clone(),
+                    sub_account_name: source.sub_account_name.clone(),
                     resource_id: format!("slurm://{}/{}/{}", j.cluster, j.partition, j.job_id),
                     charge_category: "Usage".into(),
+                    currency: source.currency.clone(),
                     tag_keys: vec![
                         "slurm_account".into(),
                         "slurm_user".into(),
@@ -263,7 +269,6 @@ pub fn expand(
                     rows: 0,
                     k8s_namespace: String::new(),
                     charge_period: String::new(),
-                    ..source.clone()
                 });
             }
             if idle_billed != 0 || idle_effective != 0 {

@@ -120,7 +120,7 @@ impl FocusSink {
         };
         // Two blocks in flight keep both the normalizer and the server busy; more only costs memory.
         let (block_tx, mut block_rx) = mpsc::channel::<(Vec<u8>, u64)>(2);
-        let (event_tx, event_rx) = mpsc::channel::<FocusEvent>(4);
+        let (event_tx, event_rx) = mpsc::channel::<FocusEvent>(2);
         let mut insert = store.insert_native_blocks(batch.staging());
         let inserter = tokio::spawn(async move {
             let mut rows = 0;

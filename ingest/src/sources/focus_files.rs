@@ -17,8 +17,8 @@ use crate::source::Source;
 use crate::IngestError;
 
 /// Records per batch sent to the sink, or about this many bytes.
-const CHUNK_ROWS: usize = 8192;
-const CHUNK_BYTES: usize = 8 << 20;
+const CHUNK_ROWS: usize = 4096;
+const CHUNK_BYTES: usize = 4 << 20;
 
 /// `[[sources]] type = "focus_files"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

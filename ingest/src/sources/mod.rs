@@ -14,7 +14,7 @@ use crate::IngestError;
 pub(crate) fn blocking_stream(
     read: impl FnOnce(&mpsc::Sender<Result<SourceEvent, IngestError>>) + Send + 'static,
 ) -> BoxStream<'static, Result<SourceEvent, IngestError>> {
-    let (tx, mut rx) = mpsc::channel(4);
+    let (tx, mut rx) = mpsc::channel(2);
     tokio::task::spawn_blocking(move || read(&tx));
     Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
