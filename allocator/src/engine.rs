@@ -62,7 +62,7 @@ pub struct MetricValue {
     pub value: Dec18,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AllocationKind {
     /// Owned by a rule.
     Direct,
@@ -603,53 +603,59 @@ fn apply_pool(
     }
 }
 
-/// The live entries summed per output row, in key order. Sorted by index rather than in a map
-/// keyed by the (large) row key: a day has tens of thousands of entries.
+/// The live entries summed per output row (same day, owner, currency, kind, pool, method, billing
+/// source, input and share), in the order each row first occurs. Hashed by reference rather than
+/// kept in a map keyed by the (large) row key: a day has tens of thousands of entries.
 fn aggregate(mut entries: Vec<Entry>) -> Vec<Allocation> {
-    fn key(e: &Entry) -> impl Ord + '_ {
-        (
-            e.day,
-            (&e.service, &e.team, &e.env, &e.currency),
-            e.kind,
-            (&e.pool, &e.method, &e.cost_source, &e.input_ref),
-            e.share,
-        )
-    }
-    let mut order: Vec<usize> = (0..entries.len()).filter(|i| entries[*i].live).collect();
-    order.sort_unstable_by(|a, b| key(&entries[*a]).cmp(&key(&entries[*b])));
-    let mut out = Vec::with_capacity(order.len());
-    let mut start = 0;
-    while start < order.len() {
-        let first = order[start];
-        let mut end = start + 1;
-        while end < order.len() && key(&entries[order[end]]).cmp(&key(&entries[first])).is_eq() {
-            end += 1;
+    // For each live entry, the first entry with its key.
+    let mut first_of: Vec<usize> = vec![usize::MAX; entries.len()];
+    let mut firsts: Vec<usize> = Vec::new();
+    {
+        let mut seen: std::collections::HashMap<_, usize> =
+            std::collections::HashMap::with_capacity(entries.len());
+        for (i, e) in entries.iter().enumerate().filter(|(_, e)| e.live) {
+            let key = (
+                e.day,
+                (e.service.as_str(), e.team.as_str(), e.env.as_str(), e.currency.as_str()),
+                e.kind,
+                (e.pool.as_str(), e.method.as_str(), e.cost_source.as_str(), e.input_ref.as_str()),
+                e.share,
+            );
+            let first = *seen.entry(key).or_insert_with(|| {
+                firsts.push(i);
+                i
+            });
+            first_of[i] = first;
         }
-        let (mut billed, mut effective, mut rows) = (0i128, 0i128, 0u64);
-        for i in &order[start..end] {
-            let e = &entries[*i];
-            billed += e.billed;
-            effective += e.effective;
-            rows += e.input_rows;
-        }
-        let e = &mut entries[first];
-        out.push(Allocation {
-            day: e.day,
-            service: std::mem::take(&mut e.service),
-            team: std::mem::take(&mut e.team),
-            env: std::mem::take(&mut e.env),
-            currency: std::mem::take(&mut e.currency),
-            kind: e.kind.as_str().to_string(),
-            pool: std::mem::take(&mut e.pool),
-            method: std::mem::take(&mut e.method),
-            cost_source: std::mem::take(&mut e.cost_source),
-            input_ref: std::mem::take(&mut e.input_ref),
-            share: Dec18(e.share),
-            billed: Dec18(billed),
-            effective: Dec18(effective),
-            input_rows: rows,
-        });
-        start = end;
     }
-    out
+    let mut sums: Vec<(i128, i128, u64)> = vec![(0, 0, 0); entries.len()];
+    for (i, e) in entries.iter().enumerate().filter(|(_, e)| e.live) {
+        let slot = &mut sums[first_of[i]];
+        slot.0 += e.billed;
+        slot.1 += e.effective;
+        slot.2 += e.input_rows;
+    }
+    firsts
+        .into_iter()
+        .map(|i| {
+            let e = &mut entries[i];
+            let (billed, effective, rows) = sums[i];
+            Allocation {
+                day: e.day,
+                service: std::mem::take(&mut e.service),
+                team: std::mem::take(&mut e.team),
+                env: std::mem::take(&mut e.env),
+                currency: std::mem::take(&mut e.currency),
+                kind: e.kind.as_str().to_string(),
+                pool: std::mem::take(&mut e.pool),
+                method: std::mem::take(&mut e.method),
+                cost_source: std::mem::take(&mut e.cost_source),
+                input_ref: std::mem::take(&mut e.input_ref),
+                share: Dec18(e.share),
+                billed: Dec18(billed),
+                effective: Dec18(effective),
+                input_rows: rows,
+            }
+        })
+        .collect()
 }

@@ -155,12 +155,23 @@ pub fn expand(
     let mut costs: Vec<BTreeMap<String, NodeCost>> =
         nodes.iter().map(|_| BTreeMap::new()).collect();
     let mut out = Expanded::default();
-    for g in groups {
-        match by_instance
+    // Only the nodes' billing rows are taken out; the others stay where they are.
+    let node_of = |g: &CostGroup| {
+        by_instance
             .get(&(g.day, instance_id(&g.resource_id)))
             .filter(|_| !g.resource_id.is_empty())
-        {
-            Some(&i) => match costs[i].entry(g.currency.clone()) {
+            .copied()
+    };
+    let mut groups = groups;
+    let node_rows: Vec<CostGroup> = if by_instance.is_empty() {
+        Vec::new()
+    } else {
+        groups.extract_if(.., |g| node_of(g).is_some()).collect()
+    };
+    out.groups = groups;
+    for g in node_rows {
+        match node_of(&g) {
+            Some(i) => match costs[i].entry(g.currency.clone()) {
                 Entry::Occupied(mut slot) => {
                     let slot = slot.get_mut();
                     slot.billed += g.billed.0;

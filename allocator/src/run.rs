@@ -218,7 +218,8 @@ pub async fn run_with(
             BatchSpec::new("allocate", "", "allocations", Swap::Replace)
                 .with_cancel(options.cancel.clone()),
         )
-        .await?;
+        .await
+        .map_err(cancelled_or_store)?;
     report.run_id = batch.id().to_string();
     let staged = stage(store, &batch, config, (from, to), options, &mut report).await;
     let staged = match staged {
@@ -236,13 +237,20 @@ pub async fn run_with(
     report.days_written = staged.days_with_rows.len();
     report.days_dropped = empty_days.len();
     batch.drop_partitions(empty_days.into_iter().map(partition_id));
-    batch.commit(staged.totals).await.map_err(|e| match e {
-        StoreError::Cancelled => AllocateError::Cancelled,
-        e => AllocateError::Store(e),
-    })?;
+    batch
+        .commit(staged.totals)
+        .await
+        .map_err(cancelled_or_store)?;
     report.elapsed = started.elapsed();
     tracing::info!(run = %report.run_id, days = to - from, rows = report.allocations, "allocation committed");
     Ok(report)
+}
+
+fn cancelled_or_store(e: StoreError) -> AllocateError {
+    match e {
+        StoreError::Cancelled => AllocateError::Cancelled,
+        e => AllocateError::Store(e),
+    }
 }
 
 /// What was staged.

@@ -139,13 +139,23 @@ pub fn expand(
     // Partition cost per day and currency from its nodes' billing rows, with the first row.
     type NodeCost = BTreeMap<String, (i128, i128, CostGroup)>;
     let mut node_cost: BTreeMap<(&str, u16), NodeCost> = BTreeMap::new();
-    for g in groups {
-        let partition = config.partitions.iter().find(|(_, p)| {
+    let partition_of = |g: &CostGroup| {
+        config.partitions.iter().find(|(_, p)| {
             p.nodes
                 .as_deref()
                 .is_some_and(|pattern| !g.resource_id.is_empty() && glob(pattern, &g.resource_id))
-        });
-        match partition {
+        })
+    };
+    // Only the partitions' node rows are taken out; the others stay where they are.
+    let mut groups = groups;
+    let node_rows: Vec<CostGroup> = if config.partitions.values().any(|p| p.nodes.is_some()) {
+        groups.extract_if(.., |g| partition_of(g).is_some()).collect()
+    } else {
+        Vec::new()
+    };
+    out.groups = groups;
+    for g in node_rows {
+        match partition_of(&g) {
             Some((name, _)) => {
                 let by_currency = node_cost.entry((name.as_str(), g.day)).or_default();
                 match by_currency.get_mut(&g.currency) {

@@ -169,23 +169,6 @@ fn print_focus(
     println!("{t}");
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::str::FromStr;
-
-    #[test]
-    fn money_groups_thousands_and_rounds() {
-        assert_eq!(
-            money(Decimal::from_str("1234567.891").unwrap()),
-            "1,234,567.89"
-        );
-        assert_eq!(money(Decimal::from_str("-0.004").unwrap()), "0.00");
-        assert_eq!(money(Decimal::from_str("-999.995").unwrap()), "-1,000.00");
-        assert_eq!(money(Decimal::from_str("12").unwrap()), "12.00");
-    }
-}
-
 pub fn print_allocation(report: &allocator::run::AllocateReport) {
     let (from, to) = report.window;
     if from >= to {
@@ -245,4 +228,21 @@ pub fn currency_label(code: &str) -> &str {
 /// An amount with its currency, `1,234.50 USD`.
 pub fn money_in(value: Decimal, currency: &str) -> String {
     format!("{} {}", money(value), currency_label(currency))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn money_groups_thousands_and_rounds() {
+        assert_eq!(
+            money(Decimal::from_str("1234567.891").unwrap()),
+            "1,234,567.89"
+        );
+        assert_eq!(money(Decimal::from_str("-0.004").unwrap()), "0.00");
+        assert_eq!(money(Decimal::from_str("-999.995").unwrap()), "-1,000.00");
+        assert_eq!(money(Decimal::from_str("12").unwrap()), "12.00");
+    }
 }

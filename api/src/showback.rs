@@ -505,7 +505,7 @@ pub async fn explain(store: &Store, service: &str, month: &str) -> Result<()> {
             slot.1 += 1;
         }
         let mut sources: Vec<(&str, (Decimal, usize))> = by_source.into_iter().collect();
-        sources.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+        sources.sort_by_key(|s| std::cmp::Reverse(s.1 .0));
         for (i, (source, (amount, inputs))) in sources.iter().enumerate() {
             let first = i == 0;
             out.add_row(vec![
@@ -530,7 +530,7 @@ pub async fn explain(store: &Store, service: &str, month: &str) -> Result<()> {
             .iter()
             .filter(|r| r.kind == "direct" && r.currency == *currency)
             .collect();
-        direct.sort_by(|a, b| b.effective.cmp(&a.effective));
+        direct.sort_by_key(|r| std::cmp::Reverse(r.effective));
         if direct.is_empty() {
             continue;
         }

@@ -155,7 +155,7 @@ async fn store_with_bill(
     let metrics = dir.path().join("metrics.csv");
     generate::write_metrics_csv(&options, std::fs::File::create(&metrics).unwrap()).unwrap();
     let options = RunOptions::default();
-    ingest::ingest_focus(&store, &[costs.clone()], "demo", &options)
+    ingest::ingest_focus(&store, std::slice::from_ref(&costs), "demo", &options)
         .await
         .unwrap();
     ingest::ingest_metrics(&store, &[metrics], "metrics", &options)
@@ -242,7 +242,7 @@ async fn bad_metrics_files_are_refused_with_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.csv");
     std::fs::write(&path, "date,metric,service,value\n2026-09-01,kafka_bytes,cart,12\n2026-09-31,kafka_bytes,cart,1\n2026-09-02,kafka_bytes,cart,-4\n").unwrap();
-    let error = ingest::ingest_metrics(&store, &[path.clone()], "metrics", &RunOptions::default())
+    let error = ingest::ingest_metrics(&store, std::slice::from_ref(&path), "metrics", &RunOptions::default())
         .await
         .unwrap_err()
         .to_string();
@@ -259,7 +259,7 @@ async fn bad_metrics_files_are_refused_with_line_and_column() {
 
     let jsonl = dir.path().join("m.jsonl");
     std::fs::write(&jsonl, "{\"date\":\"2026-09-01\",\"metric\":\"kafka_bytes\",\"service\":\"cart\",\"value\":12.5}\n{\"date\":\"2026-09-02\",\"metric\":\"\",\"service\":\"cart\",\"value\":1}\n").unwrap();
-    let error = ingest::ingest_metrics(&store, &[jsonl.clone()], "metrics", &RunOptions::default())
+    let error = ingest::ingest_metrics(&store, std::slice::from_ref(&jsonl), "metrics", &RunOptions::default())
         .await
         .unwrap_err()
         .to_string();
@@ -270,7 +270,7 @@ async fn bad_metrics_files_are_refused_with_line_and_column() {
 
     std::fs::write(&jsonl, "{\"date\":\"2026-09-01\",\"metric\":\"kafka_bytes\",\"service\":\"cart\",\"value\":12.5}\n").unwrap();
     assert_eq!(
-        ingest::ingest_metrics(&store, &[jsonl.clone()], "metrics", &RunOptions::default())
+        ingest::ingest_metrics(&store, std::slice::from_ref(&jsonl), "metrics", &RunOptions::default())
             .await
             .unwrap()
             .rows(),
@@ -367,9 +367,21 @@ team = "k8s-tenants""#,
             .unwrap()
     };
     let before = workload_costs(store.clone()).await;
-    for sql in &statements_again(&instance_id, d) {
-        store.client().query_raw(sql).execute().await.unwrap();
+    // Merges stopped, so the duplicates are really there when allocating.
+    for sql in ["SYSTEM STOP MERGES k8s_nodes", "SYSTEM STOP MERGES k8s_pod_usage"]
+        .into_iter()
+        .map(String::from)
+        .chain(statements_again(&instance_id, d))
+    {
+        store.client().query_raw(&sql).execute().await.unwrap();
     }
+    let stored_windows: u64 = store
+        .client()
+        .query_raw("SELECT count() FROM k8s_nodes")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(stored_windows, 4, "each node window twice");
     allocator::run::run(&store, &config, None).await.unwrap();
     assert_eq!(workload_costs(store.clone()).await, before);
 }
@@ -852,7 +864,7 @@ async fn currencies_are_never_added_in_allocation_or_reports() {
     generate::write_csv(&eur_options, std::fs::File::create(&eur_generated).unwrap()).unwrap();
     let eur = dir.path().join("eu.csv");
     in_currency(&eur_generated, &eur, "EUR");
-    ingest::ingest_focus(&store, &[eur.clone()], "eu-billing", &RunOptions::default())
+    ingest::ingest_focus(&store, std::slice::from_ref(&eur), "eu-billing", &RunOptions::default())
         .await
         .unwrap();
 
@@ -985,8 +997,8 @@ async fn fixed_shares_are_exact_decimals_on_clickhouse() {
         .unwrap();
     // One pooled amount per day, env and billing source, split 33.4 / 33.3 / 33.3 (by name: etl,
     // events-pipeline, warehouse); the residue to the largest share, etl.
-    let mut slots: BTreeMap<(u16, String, String), BTreeMap<String, (String, i128)>> =
-        BTreeMap::new();
+    type Parts = BTreeMap<String, (String, i128)>;
+    let mut slots: BTreeMap<(u16, String, String), Parts> = BTreeMap::new();
     for p in parts {
         let previous = slots
             .entry((p.day, p.env, p.cost_source))
@@ -998,7 +1010,7 @@ async fn fixed_shares_are_exact_decimals_on_clickhouse() {
     for ((d, _, source), parts) in &slots {
         let total: i128 = parts.values().map(|p| p.1).sum();
         let third = total * 333 / 1000; // exact: 33.3 % truncated toward zero
-        let expected: BTreeMap<String, (String, i128)> = [
+        let expected: Parts = [
             ("etl".to_string(), ("0.334".to_string(), total - 2 * third)),
             ("events-pipeline".to_string(), ("0.333".to_string(), third)),
             ("warehouse".to_string(), ("0.333".to_string(), third)),
