@@ -85,16 +85,6 @@ pub struct SourceTotal {
     pub list: Dec18,
 }
 
-/// sql/costs_by_group.sql
-#[derive(Debug, Clone, Row, Deserialize)]
-pub struct GroupMonthCost {
-    pub month: u32,
-    pub grp: String,
-    pub billed: Dec18,
-    pub effective: Dec18,
-    pub list: Dec18,
-}
-
 /// One row of `service_metrics` (migrations/002_allocations.sql).
 #[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
 pub struct MetricRow {
@@ -104,21 +94,6 @@ pub struct MetricRow {
     pub service: String,
     pub value: Dec18,
     pub ingested_at: u32,
-}
-
-/// sql/explain_service.sql
-#[derive(Debug, Clone, Row, Deserialize)]
-pub struct ExplainRow {
-    pub kind: String,
-    pub pool: String,
-    pub method: String,
-    pub cost_source: String,
-    pub input_ref: String,
-    pub days: u64,
-    pub min_share: Dec18,
-    pub max_share: Dec18,
-    pub billed: Dec18,
-    pub effective: Dec18,
 }
 
 /// One row of `k8s_nodes` (migrations/004), column for column.

@@ -9,7 +9,6 @@ use queries::{q, Param, Query};
 const DATABASE: &str = "costmill_compat";
 /// A staged FOCUS batch, for the queries that read one.
 const STAGING: &str = "_costmill_staging_compat_focus_costs";
-const ALLOCATIONS_STAGING: &str = "allocations_staging_compat";
 /// The generic staged commit runs on `allocations`: a Date partition has a known id.
 const COMMIT_STAGING: &str = "_costmill_staging_compat_allocations";
 const COMMIT_BACKUP: &str = "_costmill_backup_compat_allocations";
@@ -22,9 +21,6 @@ fn with_samples(mut query: Query) -> Query {
             "Identifier" if name == "database" => Param::Ident(DATABASE.into()),
             "Identifier" if name == "live" => Param::Ident("allocations".into()),
             "Identifier" if name == "backup" => Param::Ident(COMMIT_BACKUP.into()),
-            "Identifier" if query.name.starts_with("allocations") => {
-                Param::Ident(ALLOCATIONS_STAGING.into())
-            }
             "Identifier" if query.name.starts_with("focus") || query.name.starts_with("bench") => {
                 Param::Ident(STAGING.into())
             }
@@ -74,8 +70,8 @@ fn every_schema_and_query_file_runs_on_current_clickhouse() {
     let mut files: Vec<(&str, fn() -> Query)> = q::ALL.to_vec();
     files.sort_by_key(|(name, _)| match *name {
         "create_database" | "migrations_table" | "leases_table" => 0,
-        "staging_create" | "allocations_staging_create" => 1,
-        "staging_drop" | "allocations_staging_drop" => 3,
+        "staging_create" => 1,
+        "staging_drop" => 3,
         _ => 2,
     });
     for (name, make) in &files {
@@ -88,10 +84,6 @@ fn every_schema_and_query_file_runs_on_current_clickhouse() {
             // refuses REPLACE PARTITION from an empty source partition.
             let row = format!("INSERT INTO {COMMIT_STAGING} (day, service, effective) VALUES ('2024-09-01', 'svc', 2.5)");
             statements.push(serde_json::json!({"name": "stage a sample row", "sql": row}));
-        }
-        if *name == "allocations_staging_create" {
-            let row = format!("INSERT INTO {ALLOCATIONS_STAGING} (day, service, effective) VALUES ('2024-09-01', 'svc', 2.5)");
-            statements.push(serde_json::json!({"name": "stage a sample allocation", "sql": row}));
         }
     }
     assert_eq!(files.len(), q::ALL.len());

@@ -1,1 +1,0 @@
-CREATE TABLE {staging:Identifier} AS allocations
