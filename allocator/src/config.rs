@@ -117,8 +117,7 @@ enum ShareValue {
 /// The exact decimal a configured share stands for.
 pub fn share_decimal(text_or_number: &str) -> Result<Decimal, String> {
     let text = text_or_number.trim();
-    Decimal::from_str_exact(text)
-        .map_err(|_| format!("`{text}` is not a decimal number like 33.3"))
+    Decimal::from_str_exact(text).map_err(|_| format!("`{text}` is not a decimal number like 33.3"))
 }
 
 fn deserialize_shares<'de, D: Deserializer<'de>>(
@@ -216,7 +215,11 @@ impl AllocationConfig {
                             ),
                         );
                     }
-                    if pool.shares.values().any(|s| s.is_sign_negative() && !s.is_zero()) {
+                    if pool
+                        .shares
+                        .values()
+                        .any(|s| s.is_sign_negative() && !s.is_zero())
+                    {
                         push(
                             format!("{key}.shares"),
                             "shares must not be negative".into(),
@@ -380,7 +383,10 @@ shares = { a = 33.3, b = "33.3", c = 33.4 }"#,
         )
         .unwrap();
         let share = |t: &str| pool.shares[t].to_string();
-        assert_eq!((share("a"), share("b"), share("c")), ("33.3".into(), "33.3".into(), "33.4".into()));
+        assert_eq!(
+            (share("a"), share("b"), share("c")),
+            ("33.3".into(), "33.3".into(), "33.4".into())
+        );
         let config = AllocationConfig {
             pools: vec![pool],
             ..AllocationConfig::default()
@@ -414,6 +420,9 @@ shares = { a = "a third" }"#,
         )
         .unwrap_err()
         .to_string();
-        assert!(bad.contains("shares.a: `a third` is not a decimal number"), "{bad}");
+        assert!(
+            bad.contains("shares.a: `a third` is not a decimal number"),
+            "{bad}"
+        );
     }
 }

@@ -357,7 +357,10 @@ struct DirectCost {
 impl DirectCost {
     fn new(entries: &[Entry]) -> DirectCost {
         let mut by_currency: BTreeMap<String, BTreeMap<String, i128>> = BTreeMap::new();
-        for e in entries.iter().filter(|e| e.live && e.kind == AllocationKind::Direct) {
+        for e in entries
+            .iter()
+            .filter(|e| e.live && e.kind == AllocationKind::Direct)
+        {
             let services = match by_currency.get_mut(&e.currency) {
                 Some(services) => services,
                 None => by_currency.entry(e.currency.clone()).or_default(),
@@ -425,7 +428,11 @@ fn targets_and_weights(
             // Percent as exact Decimal(38, 18) units.
             let weights = targets
                 .iter()
-                .map(|t| crate::config::share_units(pool.shares[t]).unwrap_or(0).max(0))
+                .map(|t| {
+                    crate::config::share_units(pool.shares[t])
+                        .unwrap_or(0)
+                        .max(0)
+                })
                 .collect();
             (weights, "fixed".to_string())
         }
@@ -616,9 +623,19 @@ fn aggregate(mut entries: Vec<Entry>) -> Vec<Allocation> {
         for (i, e) in entries.iter().enumerate().filter(|(_, e)| e.live) {
             let key = (
                 e.day,
-                (e.service.as_str(), e.team.as_str(), e.env.as_str(), e.currency.as_str()),
+                (
+                    e.service.as_str(),
+                    e.team.as_str(),
+                    e.env.as_str(),
+                    e.currency.as_str(),
+                ),
                 e.kind,
-                (e.pool.as_str(), e.method.as_str(), e.cost_source.as_str(), e.input_ref.as_str()),
+                (
+                    e.pool.as_str(),
+                    e.method.as_str(),
+                    e.cost_source.as_str(),
+                    e.input_ref.as_str(),
+                ),
                 e.share,
             );
             let first = *seen.entry(key).or_insert_with(|| {

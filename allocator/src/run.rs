@@ -160,7 +160,9 @@ fn partition_id(day: u16) -> String {
 
 /// A query over `[from, to)` (its `{from:DateTime}` and `{to:DateTime}`).
 fn window_query(query: Query, (from, to): (u16, u16)) -> Query {
-    query.bind("from", day_param(from)).bind("to", day_param(to))
+    query
+        .bind("from", day_param(from))
+        .bind("to", day_param(to))
 }
 
 async fn fetch<T: RowOwned + RowRead>(store: &Store, query: Query) -> Result<Vec<T>, StoreError> {
@@ -333,9 +335,7 @@ async fn stage(
             report.input_groups += 1;
             if !g.charge_period.is_empty() {
                 report.spread_shares += 1;
-                let slot = spread_input
-                    .entry((g.day, g.currency.clone()))
-                    .or_default();
+                let slot = spread_input.entry((g.day, g.currency.clone())).or_default();
                 slot.0 += g.billed.0;
                 slot.1 += g.effective.0;
             }
@@ -452,7 +452,8 @@ async fn load_chunk(
         fetch::<CostGroup>(store, window_query(q::allocation_inputs(), chunk)),
         fetch::<SpanningCost>(
             store,
-            window_query(q::allocation_spread_inputs(), chunk).bind("earliest", earliest(spans.charges)),
+            window_query(q::allocation_spread_inputs(), chunk)
+                .bind("earliest", earliest(spans.charges)),
         ),
         fetch::<MetricValue>(
             store,

@@ -149,7 +149,9 @@ pub fn expand(
     // Only the partitions' node rows are taken out; the others stay where they are.
     let mut groups = groups;
     let node_rows: Vec<CostGroup> = if config.partitions.values().any(|p| p.nodes.is_some()) {
-        groups.extract_if(.., |g| partition_of(g).is_some()).collect()
+        groups
+            .extract_if(.., |g| partition_of(g).is_some())
+            .collect()
     } else {
         Vec::new()
     };

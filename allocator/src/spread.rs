@@ -152,7 +152,9 @@ mod tests {
             .all(|d| d.effective.to_string() == "3.333333333333333333"));
         assert_eq!(days.iter().map(|d| d.billed.0).sum::<i128>(), 100 * ONE);
         assert_eq!(days.iter().map(|d| d.rows).sum::<u64>(), 1);
-        assert!(days.iter().all(|d| d.charge_period == "2026-09-01/2026-10-01"));
+        assert!(days
+            .iter()
+            .all(|d| d.charge_period == "2026-09-01/2026-10-01"));
         // A credit (negative) is truncated toward zero the same way.
         let credit = monthly(-100 * ONE).spread(0..u16::MAX);
         assert_eq!(credit[0].effective.to_string(), "-3.333333333333333343");
@@ -163,7 +165,11 @@ mod tests {
         let tax = monthly(12_345_678_901_234_567_890_123);
         let whole = tax.spread(0..u16::MAX);
         let first = (SEP_1 / 86_400) as u16;
-        for (from, to) in [(first + 3, first + 10), (first, first + 1), (first + 29, first + 40)] {
+        for (from, to) in [
+            (first + 3, first + 10),
+            (first, first + 1),
+            (first + 29, first + 40),
+        ] {
             let part = tax.spread(from..to);
             let expected: Vec<_> = whole
                 .iter()

@@ -295,8 +295,17 @@ fn fixed_shares_are_exact_decimals() {
         by_service(&out),
         expect(&[("a", "333"), ("b", "333"), ("c", "334")])
     );
-    let share = |s: &str| out.iter().find(|a| a.service == s).unwrap().share.to_string();
-    assert_eq!((share("a"), share("c")), ("0.333".to_string(), "0.334".to_string()));
+    let share = |s: &str| {
+        out.iter()
+            .find(|a| a.service == s)
+            .unwrap()
+            .share
+            .to_string()
+    };
+    assert_eq!(
+        (share("a"), share("c")),
+        ("0.333".to_string(), "0.334".to_string())
+    );
 
     // A share finer than a millionth of a percent still counts, to the last of 18 digits.
     p.shares = [
@@ -347,7 +356,10 @@ fn a_days_allocation_does_not_depend_on_the_other_days() {
             .team
             .clone()
     };
-    assert_eq!((pooled_team(0), pooled_team(1)), ("t1".to_string(), "t2".to_string()));
+    assert_eq!(
+        (pooled_team(0), pooled_team(1)),
+        ("t1".to_string(), "t2".to_string())
+    );
 }
 
 #[test]
@@ -364,7 +376,10 @@ fn currencies_are_split_separately_and_never_added() {
         in_currency(row(0, "SQL Database", &[("service", "db")], 90), "EUR"),
         row(0, "EC2", &[("service", "a")], 30),
         row(0, "EC2", &[("service", "b")], 10),
-        in_currency(row(0, "VM", &[("service", "a"), ("team", "t-eu")], 10), "EUR"),
+        in_currency(
+            row(0, "VM", &[("service", "a"), ("team", "t-eu")], 10),
+            "EUR",
+        ),
         in_currency(row(0, "VM", &[("service", "b")], 20), "EUR"),
     ];
     let out = allocate(&config, &groups, &[]);
@@ -379,7 +394,9 @@ fn currencies_are_split_separately_and_never_added() {
     // USD: 100 by 30:10 on top of 30 and 10; EUR: 90 by 10:20 on top of 10 and 20.
     assert_eq!(by("USD"), expect(&[("a", "105"), ("b", "35")]));
     assert_eq!(by("EUR"), expect(&[("a", "40"), ("b", "80")]));
-    assert!(out.iter().all(|a| a.currency == "USD" || a.currency == "EUR"));
+    assert!(out
+        .iter()
+        .all(|a| a.currency == "USD" || a.currency == "EUR"));
     // The EUR pool share of a goes to a's team in EUR; the USD one to its USD team.
     let team = |currency: &str| {
         out.iter()
@@ -388,7 +405,10 @@ fn currencies_are_split_separately_and_never_added() {
             .team
             .clone()
     };
-    assert_eq!((team("USD"), team("EUR")), ("unknown-team".to_string(), "t-eu".to_string()));
+    assert_eq!(
+        (team("USD"), team("EUR")),
+        ("unknown-team".to_string(), "t-eu".to_string())
+    );
 }
 
 // Conservation on random data, rules and pools.
@@ -456,7 +476,11 @@ fn arb_pools() -> impl Strategy<Value = Vec<Pool>> {
                 }
                 if method == PoolMethod::Fixed {
                     p.targets.clear();
-                    p.shares = [("a".to_string(), dec("33.3")), ("c".to_string(), dec("66.7"))].into();
+                    p.shares = [
+                        ("a".to_string(), dec("33.3")),
+                        ("c".to_string(), dec("66.7")),
+                    ]
+                    .into();
                 }
                 p
             })

@@ -183,7 +183,8 @@ fn each_currency_of_a_node_is_split_on_its_own_and_prices_carry_their_currency()
     let mut usd = billing_row("arn:aws:ec2:eu-west-1:123:instance/i-0abc", 10);
     usd.currency = "USD".into();
     let mut k8s = config(false);
-    k8s.instance_prices.insert("m5.large".into(), "0.096".into());
+    k8s.instance_prices
+        .insert("m5.large".into(), "0.096".into());
     k8s.currency = "CHF".into();
     assert!(k8s.problems().is_empty(), "{:?}", k8s.problems());
     let out = expand(&k8s, vec![eur, usd], &nodes, &pods);
@@ -196,7 +197,10 @@ fn each_currency_of_a_node_is_split_on_its_own_and_prices_carry_their_currency()
     // Half of each currency's CPU and RAM cost: 10 EUR, 5 USD — never 15 of anything.
     assert_eq!(
         ledger,
-        [("EUR".to_string(), "10".to_string()), ("USD".to_string(), "5".to_string())]
+        [
+            ("EUR".to_string(), "10".to_string()),
+            ("USD".to_string(), "5".to_string())
+        ]
     );
     let idle: Vec<(String, String)> = out
         .idle

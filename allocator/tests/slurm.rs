@@ -141,7 +141,10 @@ fn configured_rates_are_in_the_partitions_currency_and_node_cost_in_each_billed_
         rows: 24,
         ..CostGroup::default()
     };
-    let jobs = vec![job("gpu", "101", "team-a", 2, 6), job("cpu", "102", "team-b", 1, 12)];
+    let jobs = vec![
+        job("gpu", "101", "team-a", 2, 6),
+        job("cpu", "102", "team-b", 1, 12),
+    ];
     let out = expand(
         &config,
         &KubernetesConfig::default(),
@@ -151,14 +154,32 @@ fn configured_rates_are_in_the_partitions_currency_and_node_cost_in_each_billed_
     let costs: Vec<(String, String, String)> = out
         .groups
         .iter()
-        .map(|g| (g.resource_id.clone(), g.currency.clone(), g.effective.to_string()))
+        .map(|g| {
+            (
+                g.resource_id.clone(),
+                g.currency.clone(),
+                g.effective.to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         costs,
         [
-            ("slurm://hpc/cpu/102".to_string(), "JPY".to_string(), "1200".to_string()),
-            ("slurm://hpc/cpu/102".to_string(), "USD".to_string(), "12".to_string()),
-            ("slurm://hpc/gpu/101".to_string(), "EUR".to_string(), "12".to_string()),
+            (
+                "slurm://hpc/cpu/102".to_string(),
+                "JPY".to_string(),
+                "1200".to_string()
+            ),
+            (
+                "slurm://hpc/cpu/102".to_string(),
+                "USD".to_string(),
+                "12".to_string()
+            ),
+            (
+                "slurm://hpc/gpu/101".to_string(),
+                "EUR".to_string(),
+                "12".to_string()
+            ),
         ]
     );
     let idle: Vec<(String, String)> = out

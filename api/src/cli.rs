@@ -312,4 +312,3 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
     }
 }
-

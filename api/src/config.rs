@@ -145,7 +145,10 @@ impl Config {
         if self.serve.listen.parse::<std::net::SocketAddr>().is_err() {
             problems.push((
                 "serve.listen".into(),
-                format!("`{}` is not an address like 127.0.0.1:8080", self.serve.listen),
+                format!(
+                    "`{}` is not an address like 127.0.0.1:8080",
+                    self.serve.listen
+                ),
             ));
         }
         if self.serve.max_attempts == 0 {

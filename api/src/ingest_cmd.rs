@@ -12,7 +12,10 @@ use crate::progress::Bar;
 use crate::report;
 
 /// Run `job` with a progress bar and Ctrl-C/SIGTERM wired to its cancel token.
-pub async fn with_progress<F, Fut>(options: RunOptions, job: F) -> Result<RunReport, ingest::IngestError>
+pub async fn with_progress<F, Fut>(
+    options: RunOptions,
+    job: F,
+) -> Result<RunReport, ingest::IngestError>
 where
     F: FnOnce(RunOptions) -> Fut,
     Fut: std::future::Future<Output = Result<RunReport, ingest::IngestError>>,

@@ -7,8 +7,8 @@ mod interrupt;
 mod progress;
 mod report;
 mod serve;
-mod status;
 mod showback;
+mod status;
 
 use clap::Parser;
 

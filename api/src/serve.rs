@@ -56,7 +56,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     }
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready\n".into()),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("ClickHouse: {e}\n")),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("ClickHouse: {e}\n"),
+        ),
     }
 }
 
@@ -209,7 +212,10 @@ pub async fn scheduled_run(
         )
         .await?;
     if ran.first().is_some_and(|c| c.n > 0) {
-        tracing::info!(source = source.name(), "skipped: another process already ran this tick");
+        tracing::info!(
+            source = source.name(),
+            "skipped: another process already ran this tick"
+        );
         lease.release().await?;
         return Ok(None);
     }
@@ -252,7 +258,16 @@ pub async fn scheduled_run(
         Err(e) => Err(RunFailure::from(&e)),
     };
     let attempts = attempts.load(Ordering::SeqCst);
-    crate::status::log_run(store, source.name(), &run_id, "schedule", started, attempts, &result).await?;
+    crate::status::log_run(
+        store,
+        source.name(),
+        &run_id,
+        "schedule",
+        started,
+        attempts,
+        &result,
+    )
+    .await?;
     watcher.abort();
     if let Err(e) = lease.release().await {
         tracing::warn!(error = %e, "could not release the source lease; it expires by itself");

@@ -510,7 +510,11 @@ pub async fn explain(store: &Store, service: &str, month: &str) -> Result<()> {
             let first = i == 0;
             out.add_row(vec![
                 Cell::new(if first { from.clone() } else { String::new() }),
-                Cell::new(if first { method.to_string() } else { String::new() }),
+                Cell::new(if first {
+                    method.to_string()
+                } else {
+                    String::new()
+                }),
                 Cell::new(if first { share.clone() } else { String::new() }),
                 Cell::new(currency_label(currency)),
                 Cell::new(source),

@@ -134,7 +134,11 @@ fn time(secs: u32) -> Option<String> {
 pub async fn print_status(store: &Store, config: &Config, format: OutputFormat) -> Result<()> {
     let rows: Vec<SourceStatus> = store.fetch_all(&q::source_runs_status()).await?;
     let now = chrono::Utc::now().timestamp();
-    let mut names: Vec<String> = config.sources.iter().map(|s| s.name().to_string()).collect();
+    let mut names: Vec<String> = config
+        .sources
+        .iter()
+        .map(|s| s.name().to_string())
+        .collect();
     for r in &rows {
         if !names.contains(&r.source) {
             names.push(r.source.clone());
@@ -185,8 +189,17 @@ pub async fn print_status(store: &Store, config: &Config, format: OutputFormat) 
         OutputFormat::Csv => {
             let mut w = csv::Writer::from_writer(std::io::stdout().lock());
             w.write_record([
-                "source", "type", "schedule", "runs", "last_run", "last_outcome", "last_success",
-                "lag_seconds", "last_rows", "last_effective", "last_error",
+                "source",
+                "type",
+                "schedule",
+                "runs",
+                "last_run",
+                "last_outcome",
+                "last_success",
+                "lag_seconds",
+                "last_rows",
+                "last_effective",
+                "last_error",
             ])?;
             for s in &out {
                 w.write_record([
@@ -211,7 +224,14 @@ pub async fn print_status(store: &Store, config: &Config, format: OutputFormat) 
         }
         OutputFormat::Table => {
             let mut t = report::table(&[
-                "source", "type", "schedule", "last run", "outcome", "lag", "rows", "EffectiveCost",
+                "source",
+                "type",
+                "schedule",
+                "last run",
+                "outcome",
+                "lag",
+                "rows",
+                "EffectiveCost",
                 "last error",
             ]);
             for s in &out {
@@ -219,7 +239,10 @@ pub async fn print_status(store: &Store, config: &Config, format: OutputFormat) 
                     .last_effective
                     .iter()
                     .map(|(c, v)| {
-                        let amount = v.parse::<rust_decimal::Decimal>().map(money).unwrap_or_else(|_| v.clone());
+                        let amount = v
+                            .parse::<rust_decimal::Decimal>()
+                            .map(money)
+                            .unwrap_or_else(|_| v.clone());
                         format!("{amount} {c}")
                     })
                     .collect::<Vec<_>>()

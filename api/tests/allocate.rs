@@ -112,9 +112,7 @@ fn input_per_day_and_currency(paths: &[&Path]) -> BTreeMap<(String, String), Dec
             let (from, to) = (timestamp(&record[start]), timestamp(&record[end]));
             for (day, amount) in spread_by_day(from, to, units(&record[effective])) {
                 let day = allocator::run::day_string(day as u16);
-                *sums
-                    .entry((day, record[currency].to_string()))
-                    .or_default() += amount;
+                *sums.entry((day, record[currency].to_string())).or_default() += amount;
             }
         }
     }
@@ -242,10 +240,15 @@ async fn bad_metrics_files_are_refused_with_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.csv");
     std::fs::write(&path, "date,metric,service,value\n2026-09-01,kafka_bytes,cart,12\n2026-09-31,kafka_bytes,cart,1\n2026-09-02,kafka_bytes,cart,-4\n").unwrap();
-    let error = ingest::ingest_metrics(&store, std::slice::from_ref(&path), "metrics", &RunOptions::default())
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = ingest::ingest_metrics(
+        &store,
+        std::slice::from_ref(&path),
+        "metrics",
+        &RunOptions::default(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(
         error.contains(
             "m.csv: line 3: column date: expected a date like 2026-09-14, found \"2026-09-31\""
@@ -259,10 +262,15 @@ async fn bad_metrics_files_are_refused_with_line_and_column() {
 
     let jsonl = dir.path().join("m.jsonl");
     std::fs::write(&jsonl, "{\"date\":\"2026-09-01\",\"metric\":\"kafka_bytes\",\"service\":\"cart\",\"value\":12.5}\n{\"date\":\"2026-09-02\",\"metric\":\"\",\"service\":\"cart\",\"value\":1}\n").unwrap();
-    let error = ingest::ingest_metrics(&store, std::slice::from_ref(&jsonl), "metrics", &RunOptions::default())
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = ingest::ingest_metrics(
+        &store,
+        std::slice::from_ref(&jsonl),
+        "metrics",
+        &RunOptions::default(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(
         error.contains("m.jsonl: line 2: column metric: must not be empty"),
         "{error}"
@@ -270,10 +278,15 @@ async fn bad_metrics_files_are_refused_with_line_and_column() {
 
     std::fs::write(&jsonl, "{\"date\":\"2026-09-01\",\"metric\":\"kafka_bytes\",\"service\":\"cart\",\"value\":12.5}\n").unwrap();
     assert_eq!(
-        ingest::ingest_metrics(&store, std::slice::from_ref(&jsonl), "metrics", &RunOptions::default())
-            .await
-            .unwrap()
-            .rows(),
+        ingest::ingest_metrics(
+            &store,
+            std::slice::from_ref(&jsonl),
+            "metrics",
+            &RunOptions::default()
+        )
+        .await
+        .unwrap()
+        .rows(),
         1
     );
 }
@@ -368,10 +381,13 @@ team = "k8s-tenants""#,
     };
     let before = workload_costs(store.clone()).await;
     // Merges stopped, so the duplicates are really there when allocating.
-    for sql in ["SYSTEM STOP MERGES k8s_nodes", "SYSTEM STOP MERGES k8s_pod_usage"]
-        .into_iter()
-        .map(String::from)
-        .chain(statements_again(&instance_id, d))
+    for sql in [
+        "SYSTEM STOP MERGES k8s_nodes",
+        "SYSTEM STOP MERGES k8s_pod_usage",
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain(statements_again(&instance_id, d))
     {
         store.client().query_raw(&sql).execute().await.unwrap();
     }
@@ -672,15 +688,18 @@ async fn a_days_rows_do_not_depend_on_the_allocation_window() {
     assert!(within
         .iter()
         .any(|r| r.kind == "pool" && r.service == "payments-api" && r.team == "payments"));
-    assert!(!within.iter().any(|r| r.service == "payments-api" && r.team == "checkout"));
+    assert!(!within
+        .iter()
+        .any(|r| r.service == "payments-api" && r.team == "checkout"));
     let support: Vec<&Stored> = within
         .iter()
         .filter(|r| r.input_ref == "(Usage) [spread 2026-08-15/2026-09-15]")
         .collect();
     assert_eq!(support.len(), 14, "September 1 to 14");
-    assert!(support
-        .iter()
-        .all(|r| r.effective.to_string() == "100"), "3100 over 31 days, the residue on August 15");
+    assert!(
+        support.iter().all(|r| r.effective.to_string() == "100"),
+        "3100 over 31 days, the residue on August 15"
+    );
     assert!(within
         .iter()
         .any(|r| r.day == september.0 && r.input_ref == "slurm://hpc/batch/2001"));
@@ -790,7 +809,10 @@ team = "finance""#,
         assert_eq!(days[0].day, day("2026-09-01"));
         assert_eq!(days[0].effective.0, daily + residue);
         assert!(days[1..].iter().all(|s| s.effective.0 == daily));
-        assert_eq!(days.iter().map(|s| s.effective.0).sum::<i128>(), tax.amount.0);
+        assert_eq!(
+            days.iter().map(|s| s.effective.0).sum::<i128>(),
+            tax.amount.0
+        );
         assert_eq!(days.iter().map(|s| s.billed.0).sum::<i128>(), tax.amount.0);
     }
 
@@ -864,9 +886,14 @@ async fn currencies_are_never_added_in_allocation_or_reports() {
     generate::write_csv(&eur_options, std::fs::File::create(&eur_generated).unwrap()).unwrap();
     let eur = dir.path().join("eu.csv");
     in_currency(&eur_generated, &eur, "EUR");
-    ingest::ingest_focus(&store, std::slice::from_ref(&eur), "eu-billing", &RunOptions::default())
-        .await
-        .unwrap();
+    ingest::ingest_focus(
+        &store,
+        std::slice::from_ref(&eur),
+        "eu-billing",
+        &RunOptions::default(),
+    )
+    .await
+    .unwrap();
 
     let config = demo_allocation();
     let report = allocator::run::run(&store, &config, None).await.unwrap();
@@ -916,7 +943,11 @@ async fn currencies_are_never_added_in_allocation_or_reports() {
     };
     let expected = month_totals(&[usd.as_path(), eur.as_path()]);
     for by in ["team", "service", "provider"] {
-        let json = costmill_cli(&store, dir.path(), &["costs", "--by", by, "--format", "json"]);
+        let json = costmill_cli(
+            &store,
+            dir.path(),
+            &["costs", "--by", by, "--format", "json"],
+        );
         let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
         let mut totals: BTreeMap<(String, String), Decimal> = BTreeMap::new();
         for row in &rows {
@@ -936,8 +967,15 @@ async fn currencies_are_never_added_in_allocation_or_reports() {
             .collect::<std::collections::BTreeSet<_>>();
         assert_eq!(both, ["EUR", "USD"].into(), "--by {by}");
     }
-    let csv_text = costmill_cli(&store, dir.path(), &["costs", "--by", "team", "--format", "csv"]);
-    assert!(csv_text.starts_with("group,month,cost,currency,"), "{csv_text}");
+    let csv_text = costmill_cli(
+        &store,
+        dir.path(),
+        &["costs", "--by", "team", "--format", "csv"],
+    );
+    assert!(
+        csv_text.starts_with("group,month,cost,currency,"),
+        "{csv_text}"
+    );
     let table = costmill_cli(&store, dir.path(), &["costs", "--by", "team"]);
     let total_rows: Vec<&str> = table.lines().filter(|l| l.contains(" total ")).collect();
     assert_eq!(total_rows.len(), 2, "one total per currency:\n{table}");
@@ -951,7 +989,10 @@ async fn currencies_are_never_added_in_allocation_or_reports() {
         header.contains(" USD (BilledCost") && header.contains(" EUR (BilledCost"),
         "{explain}"
     );
-    assert!(explain.contains("largest direct inputs in EUR"), "{explain}");
+    assert!(
+        explain.contains("largest direct inputs in EUR"),
+        "{explain}"
+    );
 }
 
 #[tokio::test]
@@ -1098,8 +1139,15 @@ async fn conservation_is_checked_on_staging_and_a_mismatch_changes_nothing() {
         matches!(&error, allocator::run::AllocateError::Conservation { day, currency, .. } if day == "2026-08-01" && currency == "USD"),
         "{message}"
     );
-    assert!(message.contains("the previous allocations are unchanged"), "{message}");
-    assert_eq!(stored(&store, first.window).await, before, "live table untouched");
+    assert!(
+        message.contains("the previous allocations are unchanged"),
+        "{message}"
+    );
+    assert_eq!(
+        stored(&store, first.window).await,
+        before,
+        "live table untouched"
+    );
     assert_eq!(staging_tables(&store).await, 0, "staging dropped");
 
     // Run again: the late row is allocated.

@@ -169,9 +169,14 @@ fn demo_ingests_and_reports_month_over_month() {
     let config = test_config("cli_demo");
     let url = match &config.url {
         Some(url) => url.clone(),
-        None => server::ensure_running(&test_data_dir(), None, std::time::Duration::from_secs(60), "")
-            .unwrap()
-            .url(),
+        None => server::ensure_running(
+            &test_data_dir(),
+            None,
+            std::time::Duration::from_secs(60),
+            "",
+        )
+        .unwrap()
+        .url(),
     };
     let env = [
         ("COSTMILL_CLICKHOUSE__URL", url.as_str()),

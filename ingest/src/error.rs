@@ -50,7 +50,11 @@ pub enum IngestError {
         "the staging table {table} holds {staged} rows but {sent} were sent; nothing was \
          swapped in. Run the ingest again"
     )]
-    StagingMismatch { table: String, sent: u64, staged: u64 },
+    StagingMismatch {
+        table: String,
+        sent: u64,
+        staged: u64,
+    },
 
     #[error("stopped by a signal (Ctrl-C or SIGTERM); nothing was changed")]
     Cancelled,

@@ -65,7 +65,11 @@ impl TextRows {
     }
 
     pub fn push<S: AsRef<str>>(&mut self, location: Location, fields: &[S]) {
-        assert_eq!(fields.len(), self.fields, "every record has the input's fields");
+        assert_eq!(
+            fields.len(),
+            self.fields,
+            "every record has the input's fields"
+        );
         for f in fields {
             self.data.push_str(f.as_ref());
             self.ends.push(self.data.len());

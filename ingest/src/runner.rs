@@ -149,7 +149,11 @@ impl Run<'_> {
     }
 
     /// Read the stream through; the last checkpoint it yielded.
-    async fn read(&mut self, source: &dyn Source, checkpoint: Option<String>) -> Result<Option<String>, IngestError> {
+    async fn read(
+        &mut self,
+        source: &dyn Source,
+        checkpoint: Option<String>,
+    ) -> Result<Option<String>, IngestError> {
         let mut stream = source.read(checkpoint);
         let mut last = None;
         loop {
@@ -250,7 +254,10 @@ pub async fn run_source(
             }
         }
     }
-    if let Some(checkpoint) = last_checkpoint.as_ref().filter(|_| !options.defer_checkpoint) {
+    if let Some(checkpoint) = last_checkpoint
+        .as_ref()
+        .filter(|_| !options.defer_checkpoint)
+    {
         save_checkpoint(store, &name, checkpoint).await?;
     }
     Ok(RunReport {
@@ -284,8 +291,14 @@ pub async fn load_checkpoint(store: &Store, source: &str) -> Result<Option<Strin
 }
 
 /// Remember where a source is; its next run starts there.
-pub async fn save_checkpoint(store: &Store, source: &str, checkpoint: &str) -> Result<(), IngestError> {
-    let mut insert = store.insert::<CheckpointWrite>("source_checkpoints").await?;
+pub async fn save_checkpoint(
+    store: &Store,
+    source: &str,
+    checkpoint: &str,
+) -> Result<(), IngestError> {
+    let mut insert = store
+        .insert::<CheckpointWrite>("source_checkpoints")
+        .await?;
     let now = queries::lease::now_ms();
     insert
         .write(&CheckpointWrite {

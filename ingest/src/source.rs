@@ -13,8 +13,10 @@ use crate::IngestError;
 pub trait Source: Send + Sync {
     fn name(&self) -> &str;
     /// The records since `checkpoint` (the last one this source yielded in a committed run).
-    fn read(&self, checkpoint: Option<String>)
-        -> BoxStream<'static, Result<SourceEvent, IngestError>>;
+    fn read(
+        &self,
+        checkpoint: Option<String>,
+    ) -> BoxStream<'static, Result<SourceEvent, IngestError>>;
 }
 
 /// One `[[sources]]` entry of costmill.toml.

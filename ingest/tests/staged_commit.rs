@@ -37,11 +37,17 @@ fn file_totals(paths: &[PathBuf]) -> Totals {
         let mut reader = csv::Reader::from_path(path).unwrap();
         let headers = reader.headers().unwrap().clone();
         let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
-        let (provider, period, billed) = (col("Provider"), col("BillingPeriodStart"), col("BilledCost"));
+        let (provider, period, billed) = (
+            col("Provider"),
+            col("BillingPeriodStart"),
+            col("BilledCost"),
+        );
         for record in reader.records() {
             let record = record.unwrap();
             let month: u32 = record[period][..7].replace('-', "").parse().unwrap();
-            let slot = totals.entry((record[provider].to_string(), month)).or_default();
+            let slot = totals
+                .entry((record[provider].to_string(), month))
+                .or_default();
             slot.0 += 1;
             slot.1 += Decimal::from_str(&record[billed]).unwrap();
         }
@@ -53,7 +59,12 @@ async fn live_totals(store: &Store, source: &str) -> Totals {
     let rows: Vec<SourceTotal> = store.fetch_all(&q::focus_totals()).await.unwrap();
     rows.into_iter()
         .filter(|r| r.source == source)
-        .map(|r| ((r.provider, r.period), (r.rows, r.billed.to_decimal().unwrap())))
+        .map(|r| {
+            (
+                (r.provider, r.period),
+                (r.rows, r.billed.to_decimal().unwrap()),
+            )
+        })
         .collect()
 }
 
@@ -86,10 +97,13 @@ fn leftover_tables(store: &Store) -> Vec<String> {
 }
 
 fn outcomes(store: &Store) -> Vec<String> {
-    http_query(store, "SELECT outcome FROM batch_log ORDER BY seq FORMAT TSV")
-        .lines()
-        .map(str::to_string)
-        .collect()
+    http_query(
+        store,
+        "SELECT outcome FROM batch_log ORDER BY seq FORMAT TSV",
+    )
+    .lines()
+    .map(str::to_string)
+    .collect()
 }
 
 /// Sabotages the commit: after the first partition is swapped, the staging table disappears,
@@ -122,7 +136,10 @@ async fn a_batch_over_several_months_lands_whole_or_not_at_all() {
     ingest::ingest_focus(&store, &[old.clone()], "billing", &RunOptions::default())
         .await
         .unwrap();
-    assert_eq!(live_totals(&store, "billing").await, file_totals(&[old.clone()]));
+    assert_eq!(
+        live_totals(&store, "billing").await,
+        file_totals(&[old.clone()])
+    );
 
     let saboteur = Arc::new(DropStagingAfterFirstSwap {
         store: store.clone(),
@@ -143,8 +160,15 @@ async fn a_batch_over_several_months_lands_whole_or_not_at_all() {
     // One month had been swapped in before the failure; it is back to the old rows.
     assert_eq!(saboteur.swapped.lock().unwrap().len(), 1);
     assert_eq!(live_totals(&store, "billing").await, file_totals(&[old]));
-    assert!(leftover_tables(&store).is_empty(), "{:?}", leftover_tables(&store));
-    assert_eq!(outcomes(&store).last().map(String::as_str), Some("rolled back"));
+    assert!(
+        leftover_tables(&store).is_empty(),
+        "{:?}",
+        leftover_tables(&store)
+    );
+    assert_eq!(
+        outcomes(&store).last().map(String::as_str),
+        Some("rolled back")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,12 +205,17 @@ async fn a_commit_killed_mid_swap_is_rolled_back_on_the_next_start() {
         .await
         .unwrap();
     let commit = tokio::spawn(batch.commit(BatchTotals::default()));
-    tokio::task::spawn_blocking(move || rx.recv().unwrap()).await.unwrap();
+    tokio::task::spawn_blocking(move || rx.recv().unwrap())
+        .await
+        .unwrap();
     commit.abort();
     assert!(commit.await.unwrap_err().is_cancelled());
     // Killed after one swap: one month is new, the others old: exactly what recovery must undo.
     assert_ne!(live_totals(&store, "billing").await, before);
-    assert_eq!(outcomes(&store).last().map(String::as_str), Some("swapping"));
+    assert_eq!(
+        outcomes(&store).last().map(String::as_str),
+        Some("swapping")
+    );
 
     // While the dead writer's lease has not expired, recovery leaves its tables alone.
     store.recover().await.unwrap();
@@ -194,9 +223,16 @@ async fn a_commit_killed_mid_swap_is_rolled_back_on_the_next_start() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let dropped = store.recover().await.unwrap();
     assert_eq!(live_totals(&store, "billing").await, before);
-    assert_eq!(dropped.len(), 1, "the dead batch's staging table: {dropped:?}");
+    assert_eq!(
+        dropped.len(),
+        1,
+        "the dead batch's staging table: {dropped:?}"
+    );
     assert!(leftover_tables(&store).is_empty());
-    assert_eq!(outcomes(&store).last().map(String::as_str), Some("rolled back"));
+    assert_eq!(
+        outcomes(&store).last().map(String::as_str),
+        Some("rolled back")
+    );
 }
 
 #[tokio::test]
@@ -206,7 +242,12 @@ async fn leftover_staging_tables_go_on_start_unless_their_writer_is_alive() {
     http_query(&store, &format!("CREATE TABLE `{dead}` AS focus_costs"));
     // A live writer's staging table stays.
     let live = store
-        .begin_batch(BatchSpec::new("ingest", "other", "focus_costs", Swap::Replace))
+        .begin_batch(BatchSpec::new(
+            "ingest",
+            "other",
+            "focus_costs",
+            Swap::Replace,
+        ))
         .await
         .unwrap();
     let dropped = store.recover().await.unwrap();
@@ -217,12 +258,19 @@ async fn leftover_staging_tables_go_on_start_unless_their_writer_is_alive() {
     // Identifiers with a backslash or a back quote are quoted so ClickHouse reads them back.
     let odd = "odd\\name`x";
     store
-        .execute(&q::staging_create().bind_ident("staging", odd).bind_ident("live", "leases"))
+        .execute(
+            &q::staging_create()
+                .bind_ident("staging", odd)
+                .bind_ident("live", "leases"),
+        )
         .await
         .unwrap();
-    assert!(http_query(&store, "SELECT name FROM system.tables WHERE database = currentDatabase() FORMAT TSV")
-        .lines()
-        .any(|l| l == "odd\\\\name`x"));
+    assert!(http_query(
+        &store,
+        "SELECT name FROM system.tables WHERE database = currentDatabase() FORMAT TSV"
+    )
+    .lines()
+    .any(|l| l == "odd\\\\name`x"));
     store
         .execute(&q::staging_drop().bind_ident("staging", odd))
         .await
@@ -239,7 +287,14 @@ async fn one_lease_holder_at_a_time_and_an_expired_lease_is_taken_over() {
         let never = never.clone();
         contenders.push(tokio::spawn(async move {
             store
-                .acquire_lease("job", &format!("holder-{i}"), &format!("test holder {i}"), Duration::from_secs(2), Duration::ZERO, &never)
+                .acquire_lease(
+                    "job",
+                    &format!("holder-{i}"),
+                    &format!("test holder {i}"),
+                    Duration::from_secs(2),
+                    Duration::ZERO,
+                    &never,
+                )
                 .await
         }));
     }
@@ -253,17 +308,36 @@ async fn one_lease_holder_at_a_time_and_an_expired_lease_is_taken_over() {
     }
     assert_eq!(won.len(), 1, "exactly one winner, refused: {refused:?}");
     assert_eq!(refused.len(), 3);
-    assert!(refused.iter().all(|e| e.contains("job is held by test holder")), "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|e| e.contains("job is held by test holder")),
+        "{refused:?}"
+    );
     // Held and renewed past its time to live: still held.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(store
-        .acquire_lease("job", "late", "late", Duration::from_secs(2), Duration::ZERO, &never)
+        .acquire_lease(
+            "job",
+            "late",
+            "late",
+            Duration::from_secs(2),
+            Duration::ZERO,
+            &never
+        )
         .await
         .is_err());
     // A holder that dies (no renewal, no release) loses it when it expires.
     drop(won);
     let taken = store
-        .acquire_lease("job", "late", "late", Duration::from_secs(2), Duration::from_secs(5), &never)
+        .acquire_lease(
+            "job",
+            "late",
+            "late",
+            Duration::from_secs(2),
+            Duration::from_secs(5),
+            &never,
+        )
         .await
         .unwrap();
     taken.release().await.unwrap();
@@ -284,16 +358,27 @@ async fn two_writers_of_the_same_source_never_interleave() {
     let second = tokio::spawn(async move {
         ingest::ingest_focus(&sb, &[pb], "billing", &RunOptions::default()).await
     });
-    let (ra, rb) = (first.await.unwrap().unwrap(), second.await.unwrap().unwrap());
+    let (ra, rb) = (
+        first.await.unwrap().unwrap(),
+        second.await.unwrap().unwrap(),
+    );
     // Both committed, one after the other: the live months are exactly one file's, never a mix.
     let live = live_totals(&store, "billing").await;
-    assert!(live == file_totals(&[a.clone()]) || live == file_totals(&[b]), "a mix of two batches");
+    assert!(
+        live == file_totals(&[a.clone()]) || live == file_totals(&[b]),
+        "a mix of two batches"
+    );
     let ids = [&ra.commits[0].1.batch_id, &rb.commits[0].1.batch_id];
     assert_ne!(ids[0], ids[1]);
 
     // Without waiting, the second writer is refused with who holds the partitions.
     let holder = store
-        .begin_batch(BatchSpec::new("ingest", "billing", "focus_costs", Swap::Replace))
+        .begin_batch(BatchSpec::new(
+            "ingest",
+            "billing",
+            "focus_costs",
+            Swap::Replace,
+        ))
         .await
         .unwrap();
     let options = RunOptions {
@@ -304,7 +389,10 @@ async fn two_writers_of_the_same_source_never_interleave() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(error.contains("write/focus_costs/billing is held by ingest of `focus_costs`"), "{error}");
+    assert!(
+        error.contains("write/focus_costs/billing is held by ingest of `focus_costs`"),
+        "{error}"
+    );
     holder.abort("test done").await.unwrap();
 }
 
@@ -330,19 +418,32 @@ async fn a_month_in_part_files_is_replaced_as_one_set() {
         })
         .collect();
     assert_eq!(parts.len(), 2);
-    let report = ingest::ingest_focus(&store, &[parts_dir.clone()], "billing", &RunOptions::default())
-        .await
-        .unwrap();
+    let report = ingest::ingest_focus(
+        &store,
+        &[parts_dir.clone()],
+        "billing",
+        &RunOptions::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.rows(), 10_000);
     let whole_totals = file_totals(&[whole]);
     assert_eq!(live_totals(&store, "billing").await, whole_totals);
     // Re-delivering only one part replaces the months it covers and says which file's rows went;
     // months it does not cover keep their rows.
-    let report = ingest::ingest_focus(&store, &[parts[0].clone()], "billing", &RunOptions::default())
-        .await
-        .unwrap();
+    let report = ingest::ingest_focus(
+        &store,
+        &[parts[0].clone()],
+        "billing",
+        &RunOptions::default(),
+    )
+    .await
+    .unwrap();
     let replaced = &report.commits[0].0.focus.as_ref().unwrap().replaced_files;
-    assert!(!replaced.is_empty() && replaced.iter().all(|r| r.file == "part-00002.csv"), "{replaced:?}");
+    assert!(
+        !replaced.is_empty() && replaced.iter().all(|r| r.file == "part-00002.csv"),
+        "{replaced:?}"
+    );
     let mut expected = file_totals(&[parts[0].clone()]);
     let covered: Vec<u32> = expected.keys().map(|(_, month)| *month).collect();
     for (key, value) in whole_totals {

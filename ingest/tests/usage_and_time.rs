@@ -40,7 +40,10 @@ impl Cluster {
                     nodes.push(NodeWindow {
                         cluster: cluster.into(),
                         node: format!("ip-10-0-{n}-{}.ec2.internal", 10 + n),
-                        provider_id: format!("aws:///eu-west-1a/i-0{:015x}", self.seed * 100 + n as u64),
+                        provider_id: format!(
+                            "aws:///eu-west-1a/i-0{:015x}",
+                            self.seed * 100 + n as u64
+                        ),
                         instance_type: if spot { "m5.2xlarge" } else { "m5.4xlarge" }.into(),
                         cpu_cores: dec(if spot { 8 } else { 16 }),
                         memory_bytes: dec(if spot { 32 } else { 64 } << 30),
@@ -50,7 +53,11 @@ impl Cluster {
                     });
                     for p in 0..14 {
                         let usage = rng.gen_range(50..1500) as i128;
-                        let scale = if self.restate_hour == Some(hour) { 3 } else { 1 };
+                        let scale = if self.restate_hour == Some(hour) {
+                            3
+                        } else {
+                            1
+                        };
                         pods.push(PodWindow {
                             cluster: cluster.into(),
                             node: format!("ip-10-0-{n}-{}.ec2.internal", 10 + n),
@@ -58,9 +65,16 @@ impl Cluster {
                             pod: format!("app-{p}-{n}-7d9f8"),
                             workload_kind: "Deployment".into(),
                             workload: format!("app-{p}"),
-                            labels: vec![("app".into(), format!("app-{p}")), ("team".into(), format!("team-{}", p % 5))],
+                            labels: vec![
+                                ("app".into(), format!("app-{p}")),
+                                ("team".into(), format!("team-{}", p % 5)),
+                            ],
                             window_start: start,
-                            window_end: if self.bad_window && n == 3 && hour == 5 { start } else { start + 3600 },
+                            window_end: if self.bad_window && n == 3 && hour == 5 {
+                                start
+                            } else {
+                                start + 3600
+                            },
                             cpu_request_cores: Dec18(500 * UNIT / 1000),
                             cpu_usage_cores: Dec18(usage * scale * UNIT / 1000),
                             memory_request_bytes: dec(1 << 30),
@@ -96,7 +110,10 @@ impl Source for Cluster {
         "k8s-prod"
     }
 
-    fn read(&self, _checkpoint: Option<String>) -> BoxStream<'static, Result<SourceEvent, IngestError>> {
+    fn read(
+        &self,
+        _checkpoint: Option<String>,
+    ) -> BoxStream<'static, Result<SourceEvent, IngestError>> {
         let (nodes, pods, jobs) = self.records();
         let mut events = vec![Ok(SourceEvent::Records(Records::K8sNodes(nodes)))];
         for chunk in pods.chunks(1000) {
@@ -130,7 +147,10 @@ async fn count(store: &Store, table: &str) -> u64 {
         n: u64,
     }
     store
-        .fetch_all::<N>(&Query::new("test", "SELECT count() AS n FROM {t:Identifier} FINAL").bind_ident("t", table))
+        .fetch_all::<N>(
+            &Query::new("test", "SELECT count() AS n FROM {t:Identifier} FINAL")
+                .bind_ident("t", table),
+        )
         .await
         .unwrap()[0]
         .n
@@ -146,28 +166,62 @@ fn expected(pods: &[PodWindow]) -> Usage {
 #[tokio::test]
 async fn the_same_usage_window_landed_twice_counts_once_and_a_restatement_replaces_it() {
     let store = test_store("usage").await;
-    let cluster = Cluster { seed: 7, restate_hour: None, bad_window: false };
+    let cluster = Cluster {
+        seed: 7,
+        restate_hour: None,
+        bad_window: false,
+    };
     let (nodes, pods, jobs) = cluster.records();
-    let report = ingest::run_source(&store, &cluster, &RunOptions::default()).await.unwrap();
-    assert_eq!(report.rows() as usize, nodes.len() + pods.len() + jobs.len());
-    assert_eq!(report.days, Some(((DAY / 86_400) as u16, (DAY / 86_400) as u16 + 1)));
+    let report = ingest::run_source(&store, &cluster, &RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        report.rows() as usize,
+        nodes.len() + pods.len() + jobs.len()
+    );
+    assert_eq!(
+        report.days,
+        Some(((DAY / 86_400) as u16, (DAY / 86_400) as u16 + 1))
+    );
     assert_eq!(pod_usage(&store).await, expected(&pods));
 
-    ingest::run_source(&store, &cluster, &RunOptions::default()).await.unwrap();
-    assert_eq!(pod_usage(&store).await, expected(&pods), "landed twice, counted once");
+    ingest::run_source(&store, &cluster, &RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        pod_usage(&store).await,
+        expected(&pods),
+        "landed twice, counted once"
+    );
     assert_eq!(count(&store, "k8s_nodes").await, nodes.len() as u64);
     assert_eq!(count(&store, "slurm_jobs").await, jobs.len() as u64);
 
-    let restated = Cluster { seed: 7, restate_hour: Some(13), bad_window: false };
+    let restated = Cluster {
+        seed: 7,
+        restate_hour: Some(13),
+        bad_window: false,
+    };
     let (_, new_pods, _) = restated.records();
-    ingest::run_source(&store, &restated, &RunOptions::default()).await.unwrap();
+    ingest::run_source(&store, &restated, &RunOptions::default())
+        .await
+        .unwrap();
     assert_ne!(expected(&new_pods), expected(&pods));
     assert_eq!(pod_usage(&store).await, expected(&new_pods));
 
     // A bad window refuses the whole run; nothing of it lands.
-    let bad = Cluster { seed: 8, restate_hour: None, bad_window: true };
-    let error = ingest::run_source(&store, &bad, &RunOptions::default()).await.unwrap_err().to_string();
-    assert!(error.contains("the window must end after it starts"), "{error}");
+    let bad = Cluster {
+        seed: 8,
+        restate_hour: None,
+        bad_window: true,
+    };
+    let error = ingest::run_source(&store, &bad, &RunOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("the window must end after it starts"),
+        "{error}"
+    );
     assert_eq!(pod_usage(&store).await, expected(&new_pods));
 }
 
@@ -183,7 +237,11 @@ async fn days_and_billing_months_are_utc_on_a_server_in_another_timezone() {
     let result = async {
         let store = Store::open(&config, dir.path()).await.unwrap();
         let bill = dir.path().join("bill.csv");
-        let options = GenerateOptions { rows: 8_000, seed: 77, ..GenerateOptions::default() };
+        let options = GenerateOptions {
+            rows: 8_000,
+            seed: 77,
+            ..GenerateOptions::default()
+        };
         generate::write_csv(&options, std::fs::File::create(&bill).unwrap()).unwrap();
         ingest::ingest_focus(&store, &[bill.clone()], "billing", &RunOptions::default())
             .await
@@ -193,7 +251,11 @@ async fn days_and_billing_months_are_utc_on_a_server_in_another_timezone() {
         let mut reader = csv::Reader::from_path(&bill).unwrap();
         let headers = reader.headers().unwrap().clone();
         let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
-        let (start, period, billed) = (col("ChargePeriodStart"), col("BillingPeriodStart"), col("BilledCost"));
+        let (start, period, billed) = (
+            col("ChargePeriodStart"),
+            col("BillingPeriodStart"),
+            col("BilledCost"),
+        );
         let mut by_day: BTreeMap<String, Decimal> = BTreeMap::new();
         let mut by_month: BTreeMap<String, Decimal> = BTreeMap::new();
         let mut september = Decimal::ZERO;

@@ -304,7 +304,13 @@ impl Batch {
         self.drop.extend(ids);
     }
 
-    fn log_row(&self, outcome: &str, error: &str, partitions: &[String], totals: &BatchTotals) -> LogRow {
+    fn log_row(
+        &self,
+        outcome: &str,
+        error: &str,
+        partitions: &[String],
+        totals: &BatchTotals,
+    ) -> LogRow {
         LogRow {
             batch_id: self.id.clone(),
             kind: self.spec.kind.into(),
@@ -327,8 +333,13 @@ impl Batch {
     /// Swap the staged partitions in (and drop the listed ones), all or nothing on failure.
     pub async fn commit(mut self, totals: BatchTotals) -> Result<CommitReport, StoreError> {
         if self.cancel.is_cancelled() {
-            self.finish("aborted", "stopped by a signal before the swap", &[], &totals)
-                .await?;
+            self.finish(
+                "aborted",
+                "stopped by a signal before the swap",
+                &[],
+                &totals,
+            )
+            .await?;
             return Err(StoreError::Cancelled);
         }
         let store = self.store.clone();
@@ -401,7 +412,9 @@ impl Batch {
         }
         if failure.is_none() {
             for id in &drops {
-                let statement = q::partition_drop().bind_ident("live", live).bind_str("id", id);
+                let statement = q::partition_drop()
+                    .bind_ident("live", live)
+                    .bind_str("id", id);
                 if let Err(e) = store.execute(&statement).await {
                     failure = Some((id.clone(), e));
                     break;

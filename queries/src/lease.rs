@@ -82,10 +82,13 @@ pub fn process_info(what: &str) -> String {
 impl Store {
     async fn write_claim(&self, row: &ClaimRow) -> Result<(), StoreError> {
         let mut insert = self.insert::<ClaimRow>("leases").await?;
-        insert.write(row).await.map_err(|source| StoreError::Query {
-            name: "insert into leases".into(),
-            source,
-        })?;
+        insert
+            .write(row)
+            .await
+            .map_err(|source| StoreError::Query {
+                name: "insert into leases".into(),
+                source,
+            })?;
         insert.end().await.map_err(|source| StoreError::Query {
             name: "insert into leases".into(),
             source,

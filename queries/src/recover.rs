@@ -64,7 +64,10 @@ impl Store {
                 started_at: now_secs(),
                 ended_at: now_secs(),
                 outcome: "rolled back".into(),
-                error: format!("interrupted during the swap (holder {}); restored on recovery", batch.holder),
+                error: format!(
+                    "interrupted during the swap (holder {}); restored on recovery",
+                    batch.holder
+                ),
                 holder: batch.holder,
                 seq: lease::now_ms(),
             })

@@ -117,7 +117,10 @@ pub fn stop(data_dir: &Path) -> Result<bool, StoreError> {
     };
     if process_alive(state.pid) && !is_our_server(state.pid, &dir) {
         // The pid was reused: our server is gone; never signal a stranger.
-        tracing::warn!(pid = state.pid, "the recorded pid is not this data dir's ClickHouse server; not signalling it");
+        tracing::warn!(
+            pid = state.pid,
+            "the recorded pid is not this data dir's ClickHouse server; not signalling it"
+        );
         fs::remove_file(&path).map_err(StoreError::io(&path))?;
         return Ok(false);
     }
@@ -179,7 +182,10 @@ pub fn start_in_timezone(data_dir: &Path, timezone: &str) -> Result<ServerState,
     write_file(&dir.join("users.xml"), &users_xml(""))?;
     let state = start(&dir, &find_binary(None)?, Duration::from_secs(60), timezone)?;
     let path = state_path(&dir);
-    write_file(&path, &serde_json::to_string_pretty(&state).expect("state serializes"))?;
+    write_file(
+        &path,
+        &serde_json::to_string_pretty(&state).expect("state serializes"),
+    )?;
     Ok(state)
 }
 
@@ -195,7 +201,10 @@ fn start(
     }
     let (http_port, tcp_port) = (free_port()?, free_port()?);
     let config_path = dir.join("config.xml");
-    write_file(&config_path, &server_config(dir, http_port, tcp_port, timezone))?;
+    write_file(
+        &config_path,
+        &server_config(dir, http_port, tcp_port, timezone),
+    )?;
 
     let log_path = dir.join("log").join("stdout.log");
     let log = File::create(&log_path).map_err(StoreError::io(&log_path))?;

@@ -37,6 +37,20 @@ pub fn test_config(name: &str) -> ClickHouseConfig {
 /// A migrated, empty database for one test.
 pub async fn test_store(name: &str) -> Store {
     let config = test_config(name);
+    // A database left by an earlier run whose process had the same pid starts over.
+    let stale = Store::connect(&config, &test_data_dir())
+        .await
+        .unwrap_or_else(|e| panic!("test ClickHouse: {e}"));
+    stale
+        .execute(
+            &crate::Query::new(
+                "drop test database",
+                "DROP DATABASE IF EXISTS {db:Identifier}",
+            )
+            .bind_ident("db", &config.database),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("test ClickHouse: {e}"));
     Store::open(&config, &test_data_dir())
         .await
         .unwrap_or_else(|e| panic!("test ClickHouse: {e}"))

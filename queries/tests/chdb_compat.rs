@@ -62,7 +62,8 @@ fn every_schema_and_query_file_runs_on_current_clickhouse() {
              VALUES ('provider', '2024-09-01 00:00:00', 1.5)"
         ),
         format!("CREATE TABLE {COMMIT_BACKUP} AS allocations"),
-        "INSERT INTO allocations (day, service, effective) VALUES ('2024-09-01', 'svc', 1.5)".to_string(),
+        "INSERT INTO allocations (day, service, effective) VALUES ('2024-09-01', 'svc', 1.5)"
+            .to_string(),
     ] {
         statements.push(serde_json::json!({"name": "setup", "sql": sql}));
     }

@@ -72,7 +72,10 @@ impl Source for FocusFiles {
         &self.name
     }
 
-    fn read(&self, checkpoint: Option<String>) -> BoxStream<'static, Result<SourceEvent, IngestError>> {
+    fn read(
+        &self,
+        checkpoint: Option<String>,
+    ) -> BoxStream<'static, Result<SourceEvent, IngestError>> {
         let files = expand_paths(&self.paths);
         super::blocking_stream(move |tx| {
             if files.is_empty() {

@@ -48,7 +48,10 @@ impl Source for MetricsFile {
         &self.name
     }
 
-    fn read(&self, _checkpoint: Option<String>) -> BoxStream<'static, Result<SourceEvent, IngestError>> {
+    fn read(
+        &self,
+        _checkpoint: Option<String>,
+    ) -> BoxStream<'static, Result<SourceEvent, IngestError>> {
         let paths = self.paths.clone();
         super::blocking_stream(move |tx| {
             if paths.is_empty() {
@@ -61,17 +64,20 @@ impl Source for MetricsFile {
                 let mut send = |event: SourceEvent| {
                     open = open && tx.blocking_send(Ok(event)).is_ok();
                 };
-                let read = for_each_raw(path, &mut |raw| {
-                    match raw.and_then(|r| validate(path, &r)) {
+                let read = for_each_raw(
+                    path,
+                    &mut |raw| match raw.and_then(|r| validate(path, &r)) {
                         Ok(record) => {
                             chunk.push(record);
                             if chunk.len() >= CHUNK {
-                                send(SourceEvent::Records(Records::Metrics(std::mem::take(&mut chunk))));
+                                send(SourceEvent::Records(Records::Metrics(std::mem::take(
+                                    &mut chunk,
+                                ))));
                             }
                         }
                         Err(problem) => send(SourceEvent::Problem(problem)),
-                    }
-                });
+                    },
+                );
                 if let Err(problem) = read {
                     send(SourceEvent::Problem(problem));
                 }
@@ -239,4 +245,3 @@ fn validate(path: &Path, raw: &RawMetric) -> Result<MetricRecord, Problem> {
         value,
     })
 }
-
