@@ -6,17 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use ingest::generate::{self, GenerateOptions};
-use queries::server;
-use queries::testing::{test_config, test_data_dir};
+use queries::testing::test_data_dir;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
 mod common;
-use common::{free_port, http, wait_for, BIN};
+use common::{dec, free_port, http, wait_for, Db, Totals, BIN};
 const EVERY_TWO_SECONDS: &str = "*/2 * * * * *";
 
 fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
@@ -26,97 +24,7 @@ fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     )
 }
 
-/// Rows and money per currency, exact.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Totals {
-    rows: u64,
-    billed: BTreeMap<String, Decimal>,
-    effective: BTreeMap<String, Decimal>,
-}
-
-fn dec(text: &str) -> Decimal {
-    Decimal::from_str(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
-}
-
-/// A test database on the shared test server, queried over plain HTTP.
-struct Db {
-    url: String,
-    addr: String,
-    database: String,
-}
-
 impl Db {
-    fn new(name: &str) -> Db {
-        let config = test_config(name);
-        let url = match &config.url {
-            Some(url) => url.trim_end_matches('/').to_string(),
-            None => server::ensure_running(&test_data_dir(), None, Duration::from_secs(60), "")
-                .unwrap()
-                .url(),
-        };
-        let addr = url
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string();
-        Db {
-            url,
-            addr,
-            database: config.database,
-        }
-    }
-
-    fn query(&self, sql: &str) -> String {
-        let request = format!(
-            "POST /?database={} HTTP/1.0\r\nHost: {}\r\nContent-Length: {}\r\n\r\n{sql}",
-            self.database,
-            self.addr,
-            sql.len()
-        );
-        let (status, body) = http(&self.addr, request.as_bytes()).expect("ClickHouse answers");
-        assert_eq!(status, 200, "{sql}\n{body}");
-        body
-    }
-
-    fn rows(&self, sql: &str) -> Vec<Value> {
-        self.query(&format!("{sql} FORMAT JSONEachRow"))
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
-    }
-
-    /// Staging and backup tables of batches.
-    fn leftover_tables(&self) -> Vec<String> {
-        self.rows(&format!(
-            "SELECT name FROM system.tables WHERE database = '{}' \
-             AND (startsWith(name, '_costmill_staging_') OR startsWith(name, '_costmill_backup_'))",
-            self.database
-        ))
-        .iter()
-        .map(|r| r["name"].as_str().unwrap().to_string())
-        .collect()
-    }
-
-    fn focus_totals(&self, source: &str) -> Totals {
-        let mut totals = Totals::default();
-        for r in self.rows(&format!(
-            "SELECT BillingCurrency AS currency, toString(count()) AS rows, \
-             toString(sum(BilledCost)) AS billed, toString(sum(EffectiveCost)) AS effective \
-             FROM focus_costs WHERE x_Source = '{source}' GROUP BY BillingCurrency"
-        )) {
-            let currency = r["currency"].as_str().unwrap().to_string();
-            totals.rows += r["rows"].as_str().unwrap().parse::<u64>().unwrap();
-            totals
-                .billed
-                .insert(currency.clone(), dec(r["billed"].as_str().unwrap()));
-            totals
-                .effective
-                .insert(currency, dec(r["effective"].as_str().unwrap()));
-        }
-        totals
-    }
-
     /// Allocated money from the bill (configured prices left out) per currency, and the days.
     fn allocated(&self) -> (Totals, BTreeSet<String>) {
         let mut totals = Totals::default();

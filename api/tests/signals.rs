@@ -2,35 +2,19 @@
 //! ingest abort it cleanly; `costmill db stop` signals only this data dir's ClickHouse; the
 //! configured password is enforced by the managed server. Everything timed is polled against a
 //! deadline; nothing sleeps to assert timing.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use ingest::generate::{self, GenerateOptions};
 use queries::server;
-use queries::testing::{test_config, test_data_dir};
-use rust_decimal::Decimal;
-use serde_json::Value;
+use queries::testing::test_data_dir;
 
 mod common;
-use common::{free_port, http, wait_for, BIN};
-
-/// POST a query to a ClickHouse HTTP interface; `params` go in the URL.
-fn clickhouse(addr: &str, params: &str, sql: &str) -> (u16, String) {
-    let request = format!(
-        "POST /?{params} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{sql}",
-        sql.len()
-    );
-    http(addr, request.as_bytes()).unwrap_or_else(|| panic!("ClickHouse at {addr} answers"))
-}
-
-fn dec(text: &str) -> Decimal {
-    Decimal::from_str(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
-}
+use common::{clickhouse, dec, free_port, http, wait_for, Db, Totals, BIN};
 
 /// A command of the binary with none of the caller's COSTMILL_* settings.
 fn costmill(dir: &Path, args: &[&str]) -> Command {
@@ -97,91 +81,8 @@ fn wait_exit(child: &mut Child, within: Duration, log: &Path) -> ExitStatus {
 }
 
 /// A test database on the shared test server.
-struct Db {
-    url: String,
-    addr: String,
-    database: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Totals {
-    rows: u64,
-    billed: BTreeMap<String, Decimal>,
-    effective: BTreeMap<String, Decimal>,
-}
 
 impl Db {
-    fn new(name: &str) -> Db {
-        let config = test_config(name);
-        let url = match &config.url {
-            Some(url) => url.trim_end_matches('/').to_string(),
-            None => server::ensure_running(&test_data_dir(), None, Duration::from_secs(60), "")
-                .unwrap()
-                .url(),
-        };
-        let addr = url
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string();
-        Db {
-            url,
-            addr,
-            database: config.database,
-        }
-    }
-
-    fn rows(&self, sql: &str) -> Vec<Value> {
-        let (status, body) = clickhouse(
-            &self.addr,
-            &format!("database={}", self.database),
-            &format!("{sql} FORMAT JSONEachRow"),
-        );
-        assert_eq!(status, 200, "{sql}\n{body}");
-        body.lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
-    }
-
-    fn tables_like(&self, prefixes: &[&str]) -> Vec<String> {
-        let condition = prefixes
-            .iter()
-            .map(|p| format!("startsWith(name, '{p}')"))
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        self.rows(&format!(
-            "SELECT name FROM system.tables WHERE database = '{}' AND ({condition})",
-            self.database
-        ))
-        .iter()
-        .map(|r| r["name"].as_str().unwrap().to_string())
-        .collect()
-    }
-
-    fn leftover_tables(&self) -> Vec<String> {
-        self.tables_like(&["_costmill_staging_", "_costmill_backup_"])
-    }
-
-    fn focus_totals(&self, source: &str) -> Totals {
-        let mut totals = Totals::default();
-        for r in self.rows(&format!(
-            "SELECT BillingCurrency AS currency, toString(count()) AS rows, \
-             toString(sum(BilledCost)) AS billed, toString(sum(EffectiveCost)) AS effective \
-             FROM focus_costs WHERE x_Source = '{source}' GROUP BY BillingCurrency"
-        )) {
-            let currency = r["currency"].as_str().unwrap().to_string();
-            totals.rows += r["rows"].as_str().unwrap().parse::<u64>().unwrap();
-            totals
-                .billed
-                .insert(currency.clone(), dec(r["billed"].as_str().unwrap()));
-            totals
-                .effective
-                .insert(currency, dec(r["effective"].as_str().unwrap()));
-        }
-        totals
-    }
-
     /// The batches the live rows of `source` came from, with their billing months.
     fn live_batches(&self, source: &str) -> BTreeSet<(String, String)> {
         self.rows(&format!(

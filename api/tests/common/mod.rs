@@ -1,8 +1,15 @@
 //! Helpers shared by the binary-level tests: polling with a deadline, free ports, plain HTTP.
 #![allow(dead_code)]
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::str::FromStr;
 use std::time::{Duration, Instant};
+
+use queries::server;
+use queries::testing::{test_config, test_data_dir};
+use rust_decimal::Decimal;
+use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_costmill");
 
@@ -45,4 +52,107 @@ pub fn http(addr: &str, request: &[u8]) -> Option<(u16, String)> {
     let (head, body) = text.split_once("\r\n\r\n")?;
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
     Some((status, body.to_string()))
+}
+
+/// POST a query to a ClickHouse HTTP interface; `params` go in the URL.
+pub fn clickhouse(addr: &str, params: &str, sql: &str) -> (u16, String) {
+    let request = format!(
+        "POST /?{params} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{sql}",
+        sql.len()
+    );
+    http(addr, request.as_bytes()).unwrap_or_else(|| panic!("ClickHouse at {addr} answers"))
+}
+
+pub fn dec(text: &str) -> Decimal {
+    Decimal::from_str(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+}
+
+/// Rows and money per currency, exact.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Totals {
+    pub rows: u64,
+    pub billed: BTreeMap<String, Decimal>,
+    pub effective: BTreeMap<String, Decimal>,
+}
+
+/// A test database on the shared test server, queried over plain HTTP.
+pub struct Db {
+    pub url: String,
+    pub addr: String,
+    pub database: String,
+}
+
+impl Db {
+    pub fn new(name: &str) -> Db {
+        let config = test_config(name);
+        let url = match &config.url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => server::ensure_running(&test_data_dir(), None, Duration::from_secs(60), "")
+                .unwrap()
+                .url(),
+        };
+        let addr = url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        Db {
+            url,
+            addr,
+            database: config.database,
+        }
+    }
+
+    pub fn query(&self, sql: &str) -> String {
+        let (status, body) = clickhouse(&self.addr, &format!("database={}", self.database), sql);
+        assert_eq!(status, 200, "{sql}\n{body}");
+        body
+    }
+
+    pub fn rows(&self, sql: &str) -> Vec<Value> {
+        self.query(&format!("{sql} FORMAT JSONEachRow"))
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    pub fn tables_like(&self, prefixes: &[&str]) -> Vec<String> {
+        let condition = prefixes
+            .iter()
+            .map(|p| format!("startsWith(name, '{p}')"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        self.rows(&format!(
+            "SELECT name FROM system.tables WHERE database = '{}' AND ({condition})",
+            self.database
+        ))
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect()
+    }
+
+    /// Staging and backup tables of batches.
+    pub fn leftover_tables(&self) -> Vec<String> {
+        self.tables_like(&["_costmill_staging_", "_costmill_backup_"])
+    }
+
+    pub fn focus_totals(&self, source: &str) -> Totals {
+        let mut totals = Totals::default();
+        for r in self.rows(&format!(
+            "SELECT BillingCurrency AS currency, toString(count()) AS rows, \
+             toString(sum(BilledCost)) AS billed, toString(sum(EffectiveCost)) AS effective \
+             FROM focus_costs WHERE x_Source = '{source}' GROUP BY BillingCurrency"
+        )) {
+            let currency = r["currency"].as_str().unwrap().to_string();
+            totals.rows += r["rows"].as_str().unwrap().parse::<u64>().unwrap();
+            totals
+                .billed
+                .insert(currency.clone(), dec(r["billed"].as_str().unwrap()));
+            totals
+                .effective
+                .insert(currency, dec(r["effective"].as_str().unwrap()));
+        }
+        totals
+    }
 }
