@@ -7,7 +7,7 @@ use queries::{q, Dec18, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::report::{self, dec, money, right};
+use crate::report::{self, money, right};
 use crate::showback::OutputFormat;
 
 #[derive(Debug, Row, Serialize)]
@@ -262,7 +262,6 @@ pub async fn print_status(store: &Store, config: &Config, format: OutputFormat) 
             println!("{t}");
         }
     }
-    let _ = dec;
     Ok(())
 }
 

@@ -36,12 +36,39 @@ pub struct MigrationStatus {
     pub applied_at: Option<u32>,
 }
 
+/// Refuse a schema whose applied migrations were edited since.
+fn check_applied(applied: &[crate::rows::AppliedMigration]) -> Result<(), StoreError> {
+    for migration in MIGRATIONS {
+        if let Some(done) = applied.iter().find(|a| a.version == migration.version) {
+            if done.checksum != migration.checksum() {
+                return Err(StoreError::MigrationChanged {
+                    file: format!("{}.sql", migration.name),
+                    applied: done.checksum.clone(),
+                    current: migration.checksum(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Apply every migration not yet recorded; refuse if an applied file was edited since.
-    /// Processes starting together (two `serve` replicas) migrate one at a time, under a lease.
+    /// Processes starting together (two `serve` replicas) migrate one at a time, under a lease;
+    /// an up-to-date schema (every command's start) takes no lease.
     pub async fn migrate(&self) -> Result<Vec<&'static str>, StoreError> {
         self.execute(&q::migrations_table()).await?;
         self.execute(&q::leases_table()).await?;
+        let applied = self
+            .fetch_all::<crate::rows::AppliedMigration>(&q::migrations_applied())
+            .await?;
+        check_applied(&applied)?;
+        if MIGRATIONS
+            .iter()
+            .all(|m| applied.iter().any(|a| a.version == m.version))
+        {
+            return Ok(Vec::new());
+        }
         let holder = crate::commit::new_batch_id();
         let lease = self
             .acquire_lease(
@@ -64,16 +91,10 @@ impl Store {
         let applied = self
             .fetch_all::<crate::rows::AppliedMigration>(&q::migrations_applied())
             .await?;
+        check_applied(&applied)?;
         let mut newly = Vec::new();
         for migration in MIGRATIONS {
-            if let Some(done) = applied.iter().find(|a| a.version == migration.version) {
-                if done.checksum != migration.checksum() {
-                    return Err(StoreError::MigrationChanged {
-                        file: format!("{}.sql", migration.name),
-                        applied: done.checksum.clone(),
-                        current: migration.checksum(),
-                    });
-                }
+            if applied.iter().any(|a| a.version == migration.version) {
                 continue;
             }
             for statement in crate::sql::statements(migration.text) {
