@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what costmill and its tests need on Debian/Ubuntu: ClickHouse server and client
 # (the managed server and the tests use them), Python test peers (chDB for the compatibility
-# test), and the Rust toolchain's components. Safe to run again: it skips what is installed.
+# test, aiosmtpd for the email tests), and the Rust toolchain's components. Safe to run again: it skips what is installed.
 set -euo pipefail
 
 SUDO=""
@@ -21,6 +21,11 @@ fi
 if ! python3 -c "import chdb" >/dev/null 2>&1; then
     echo "setup: installing chdb-core (pip), a current ClickHouse engine for the compatibility test"
     python3 -m pip install -q chdb-core
+fi
+
+if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
+    echo "setup: installing aiosmtpd (pip), the SMTP server of the email tests"
+    python3 -m pip install -q aiosmtpd
 fi
 
 if command -v rustup >/dev/null 2>&1; then

@@ -77,6 +77,21 @@ pub enum Command {
     /// /healthz and /readyz.
     Serve(crate::serve::ServeArgs),
     /// The configured sources.
+    /// Spend spikes, month-over-month changes and budget alerts.
+    Alerts {
+        #[command(subcommand)]
+        command: crate::alerts_cmd::AlertsCommand,
+    },
+    /// Budget status: actual and month-end forecast against each [[budgets]] entry.
+    Budgets {
+        #[arg(long, value_enum, default_value = "table")]
+        format: showback::OutputFormat,
+    },
+    /// Reports: the weekly email.
+    Report {
+        #[command(subcommand)]
+        command: crate::alerts_cmd::ReportCommand,
+    },
     Sources {
         #[command(subcommand)]
         command: SourcesCommand,
@@ -269,6 +284,21 @@ pub async fn run(cli: Cli) -> Result<()> {
             let Loaded { config, .. } = loaded()?;
             let store = Store::open(&config.clickhouse, &config.data_dir).await?;
             crate::serve::print_status(&store, &config, format).await
+        }
+        Command::Alerts { command } => {
+            let Loaded { config, .. } = loaded()?;
+            let store = Store::open(&config.clickhouse, &config.data_dir).await?;
+            crate::alerts_cmd::alerts(&store, &config, command).await
+        }
+        Command::Budgets { format } => {
+            let Loaded { config, .. } = loaded()?;
+            let store = Store::open(&config.clickhouse, &config.data_dir).await?;
+            crate::alerts_cmd::budgets(&store, &config, format).await
+        }
+        Command::Report { command } => {
+            let Loaded { config, .. } = loaded()?;
+            let store = Store::open(&config.clickhouse, &config.data_dir).await?;
+            crate::alerts_cmd::report(&store, &config, command).await
         }
         Command::Costs(args) => {
             let Loaded { config, .. } = loaded()?;

@@ -2,6 +2,7 @@
 //! (`COSTMILL_DATA_DIR`, `COSTMILL_CLICKHOUSE__URL`: a double underscore enters a table).
 use std::path::{Path, PathBuf};
 
+use alerts::{AlertsConfig, BudgetConfig, EmailConfig};
 use allocator::AllocationConfig;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -22,6 +23,12 @@ pub struct Config {
     pub allocation: AllocationConfig,
     /// `costmill serve`.
     pub serve: ServeConfig,
+    /// Spike and month-over-month alerts, and where they are posted.
+    pub alerts: AlertsConfig,
+    /// Monthly budgets per team, service or tag.
+    pub budgets: Vec<BudgetConfig>,
+    /// The weekly email report.
+    pub email: EmailConfig,
 }
 
 /// `[serve]` in costmill.toml.
@@ -57,6 +64,9 @@ impl Default for Config {
             sources: Vec::new(),
             allocation: AllocationConfig::default(),
             serve: ServeConfig::default(),
+            alerts: AlertsConfig::default(),
+            budgets: Vec::new(),
+            email: EmailConfig::default(),
         }
     }
 }
@@ -155,6 +165,52 @@ impl Config {
             problems.push(("serve.max_attempts".into(), "must be at least 1".into()));
         }
         problems.extend(self.allocation.problems());
+        if let Err(e) = alerts::run::validate(&self.alerts) {
+            problems.push(match e {
+                alerts::AlertError::Config { key, message } => (key, message),
+                other => ("alerts".into(), other.to_string()),
+            });
+        }
+        for (key, schedule) in [
+            ("alerts.schedule", &self.alerts.schedule),
+            ("email.schedule", &self.email.schedule),
+        ] {
+            if let Err(e) = schedule.parse::<cron::Schedule>() {
+                problems.push((
+                    key.into(),
+                    format!("`{schedule}` is not a cron expression: {e}"),
+                ));
+            }
+        }
+        problems.extend(alerts::budget::validate(&self.budgets));
+        let slack = &self.alerts.slack;
+        if slack.teams.contains_key("default") {
+            problems.push((
+                "alerts.slack.teams.default".into(),
+                "`default` is reserved for alerts.slack.webhook_url; name the team differently"
+                    .into(),
+            ));
+        }
+        let webhooks =
+            std::iter::once(("alerts.slack.webhook_url".to_string(), &slack.webhook_url)).chain(
+                slack
+                    .teams
+                    .iter()
+                    .map(|(t, w)| (format!("alerts.slack.teams.{t}"), w)),
+            );
+        for (key, hook) in webhooks {
+            let url = hook.expose();
+            if !url.is_empty() && !url.starts_with("https://") && !url.starts_with("http://") {
+                // The value is a credential: the message does not repeat it.
+                problems.push((key, "not an http(s) URL (a Slack incoming webhook starts with https://hooks.slack.com/)".into()));
+            }
+        }
+        if !["starttls", "tls", "none"].contains(&self.email.smtp.security.as_str()) {
+            problems.push((
+                "email.smtp.security".into(),
+                format!("`{}`: use starttls, tls or none", self.email.smtp.security),
+            ));
+        }
         let mut names = std::collections::BTreeSet::new();
         for (i, source) in self.sources.iter().enumerate() {
             for (key, reason) in source.problems() {

@@ -95,8 +95,101 @@ pub async fn demo(config: &config::Config, rows: u64, seed: u64) -> Result<()> {
     println!();
     let by_service = showback::costs_table(&store, &showback::CostsArgs::by("service")).await?;
     showback::print_top_movers(&by_service, 8, "service");
+    demo_alerts(&store, config, &dir).await?;
     println!("\nnext: `costmill explain --service <name> --month <YYYY-MM>` shows where a service's money came from");
     Ok(())
+}
+
+/// The end of the demo: anomalies, budgets and the week's email, as of the day after the data.
+async fn demo_alerts(store: &Store, config: &config::Config, dir: &Path) -> Result<()> {
+    let (Some(last), _) = alerts::detect::last_days(store).await? else {
+        return Ok(());
+    };
+    let today = last + chrono::Duration::days(1);
+    let budgets = if config.budgets.is_empty() {
+        demo_budgets(store, last).await?
+    } else {
+        config.budgets.clone()
+    };
+    let report = alerts::run::check(store, &config.alerts, &budgets, today).await?;
+    let mut open = report.open.clone();
+    // Spikes first (the news of the day), then month over month, then budgets; largest first.
+    open.sort_by(|a, b| {
+        a.kind
+            .cmp(&b.kind)
+            .then(b.impact.abs().cmp(&a.impact.abs()))
+    });
+    println!(
+        "\nopen alerts as of {last} ({} in all: spikes, month over month, budgets):",
+        open.len()
+    );
+    for a in open.iter().take(8) {
+        println!("  {}  {}", a.id, a.summary);
+        if let Some(c) = a.causes.first() {
+            println!(
+                "      mostly {} {} ({})",
+                c.dimension,
+                c.value,
+                alerts::detect::money(c.amount, &a.currency)
+            );
+        }
+    }
+    if !report.budgets.is_empty() {
+        if config.budgets.is_empty() {
+            println!(
+                "\nbudgets (demo: each team's previous month + 5 %; set [[budgets]] for yours):"
+            );
+        } else {
+            println!("\nbudgets:");
+        }
+        crate::alerts_cmd::print_budgets(&report.budgets, showback::OutputFormat::Table)?;
+    }
+    let week = crate::alerts_cmd::last_complete_week(today);
+    let files =
+        crate::alerts_cmd::write_email(store, config, week, None, &dir.join("email")).await?;
+    println!("\nthe weekly email of {week} (FinOps summary):");
+    for f in files {
+        println!("  {}", f.display());
+    }
+    println!("`costmill alerts explain <id>` shows an anomaly day by day");
+    Ok(())
+}
+
+/// Demo budgets: every team's spend of the month before `last`'s, plus 5 %, in its currency.
+async fn demo_budgets(store: &Store, last: chrono::NaiveDate) -> Result<Vec<alerts::BudgetConfig>> {
+    use chrono::Datelike;
+    let month = last.with_day(1).expect("day 1");
+    let previous = (month - chrono::Duration::days(1))
+        .with_day(1)
+        .expect("day 1");
+    let args = showback::CostsArgs {
+        from: Some(previous.format("%Y-%m").to_string()),
+        to: Some(month.format("%Y-%m").to_string()),
+        ..showback::CostsArgs::by("team")
+    };
+    let mut budgets = Vec::new();
+    for row in showback::costs_table(store, &args).await? {
+        if row.month != previous.format("%Y-%m").to_string()
+            || row.cost <= rust_decimal::Decimal::ZERO
+            || row.group == "unallocated"
+        {
+            continue;
+        }
+        budgets.push(alerts::BudgetConfig {
+            name: format!("{}-{}", row.group, row.currency.to_lowercase()),
+            team: Some(row.group.clone()),
+            service: None,
+            tag: None,
+            amount: (row.cost * rust_decimal::Decimal::new(105, 2)).round_dp(0),
+            currency: row.currency.clone(),
+            thresholds: vec![
+                rust_decimal::Decimal::from(80),
+                rust_decimal::Decimal::from(100),
+            ],
+            metric: "effective".into(),
+        });
+    }
+    Ok(budgets)
 }
 
 /// The allocation the demo uses when costmill.toml has none.

@@ -1,9 +1,11 @@
 //! The `costmill` binary.
+mod alerts_cmd;
 mod cli;
 mod config;
 mod demo;
 mod ingest_cmd;
 mod interrupt;
+mod jobs;
 mod progress;
 mod report;
 mod serve;

@@ -115,8 +115,13 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<()> {
         )));
     }
     if jobs.is_empty() {
-        println!("  no [[sources]] with a `schedule`: serving health checks only");
+        println!("  no [[sources]] with a `schedule`");
     }
+    let (alert_jobs, lines) = crate::jobs::spawn(&store, &config, &shutdown)?;
+    for line in lines {
+        println!("  {line}");
+    }
+    jobs.extend(alert_jobs);
     shutdown.cancelled().await;
     accepting.store(false, Ordering::SeqCst);
     tracing::info!("shutting down: waiting for running jobs to finish or abort");

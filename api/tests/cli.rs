@@ -194,12 +194,62 @@ fn demo_ingests_and_reports_month_over_month() {
         "EffectiveCost by team",
         "unallocated",
         "top movers by service in 2026-10",
+        "open alerts as of 2026-10-31",
+        "budgets (demo: each team's previous month + 5 %",
+        "the weekly email of 2026-10-19",
     ] {
         assert!(
             stdout.contains(needle),
             "demo output lacks {needle:?}:\n{stdout}"
         );
     }
+    // The week's email beside the demo data: a real message with the HTML part and the chart.
+    let eml = std::fs::read_to_string(
+        dir.path()
+            .join("data/demo/email/costmill-finops-2026-10-19.eml"),
+    )
+    .expect("the demo writes the week's email");
+    for needle in [
+        "Message-ID:",
+        "multipart/related",
+        "Content-ID:",
+        "text/html",
+        "text/csv",
+    ] {
+        assert!(eml.contains(needle), "the .eml lacks {needle}");
+    }
+
+    // Alerts: listed as JSON, explained, acknowledged.
+    let listed = costmill(dir.path(), &env, &["alerts", "list", "--format", "json"]);
+    let alerts: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&listed).1));
+    assert!(
+        !alerts.is_empty(),
+        "the demo data has anomalies and over-budget teams"
+    );
+    let id = alerts[0]["id"].as_str().unwrap();
+    let explained = costmill(dir.path(), &env, &["alerts", "explain", id]);
+    let (out, err) = text(&explained);
+    assert!(explained.status.success() && out.contains(id), "{out}{err}");
+    let acked = costmill(dir.path(), &env, &["alerts", "ack", id, "--by", "carol"]);
+    assert!(
+        text(&acked).0.contains("acknowledged"),
+        "{:?}",
+        text(&acked)
+    );
+    let after = costmill(dir.path(), &env, &["alerts", "list", "--format", "json"]);
+    let after: Vec<serde_json::Value> = serde_json::from_slice(&after.stdout).unwrap();
+    let same = after.iter().find(|a| a["id"] == id).expect("still listed");
+    assert_eq!(
+        (same["state"].as_str(), same["acked_by"].as_str()),
+        (Some("acknowledged"), Some("carol"))
+    );
+    let unknown = costmill(dir.path(), &env, &["alerts", "explain", "spike-nope"]);
+    assert!(
+        text(&unknown).1.contains("alerts list --all"),
+        "{:?}",
+        text(&unknown)
+    );
 
     let json = costmill(
         dir.path(),

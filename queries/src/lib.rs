@@ -91,6 +91,26 @@ pub mod q {
         allocation_spread_span => "allocation_spread_span",
         slurm_job_span => "slurm_job_span",
         allocations_staged_balance => "allocations_staged_balance",
+        // Alerts and deliveries (alerts crate: store, delivery).
+        alerts_list => "alerts_list",
+        deliveries_get => "deliveries_get",
+        alerts_service_owners => "alerts_service_owners",
+        // Anomaly detection and budgets (alerts crate: detect, budget).
+        budget_charge_keys => "budget_charge_keys",
+        budget_allocations => "budget_allocations",
+        budget_focus => "budget_focus",
+        budget_future_sources => "budget_future_sources",
+        budget_data_days => "budget_data_days",
+        detect_owner_series => "detect_owner_series",
+        detect_billing_series => "detect_billing_series",
+        detect_owner_causes => "detect_owner_causes",
+        detect_billing_causes => "detect_billing_causes",
+        detect_last_days => "detect_last_days",
+        // Slack (alerts crate: slack).
+        // Weekly email (alerts crate: email).
+        email_daily => "email_daily",
+        email_pools => "email_pools",
+        email_recommendations => "email_recommendations",
     }
 }
 

@@ -20,6 +20,7 @@ migrations! {
     2 => "002_allocations",
     3 => "003_usage",
     4 => "004_utc_currency_idempotent_usage",
+    5 => "005_alerts_deliveries_budgets",
 }
 
 impl Migration {
