@@ -87,6 +87,19 @@ fn dashboards_are_grafana_dashboards_on_the_provisioned_data_source() {
         .map(|s| s.split('}').next().unwrap())
         .collect();
     assert!(vars.len() >= 6, "{vars:?}");
+    // The v4 settings the plugin reads (pkg/plugin/settings.go): jsonData and the secret password.
+    for key in [
+        "jsonData:",
+        "host:",
+        "port:",
+        "protocol:",
+        "username:",
+        "defaultDatabase:",
+        "secureJsonData:",
+        "password:",
+    ] {
+        assert!(settings.contains(key), "clickhouse.yaml has no {key}");
+    }
     for var in vars {
         assert!(readme.contains(var), "README does not explain {var}");
         assert!(
@@ -152,9 +165,10 @@ async fn every_panel_query_runs_on_an_empty_database() {
 }
 
 /// dashboards/README.md: the macros the dashboards avoid expand to functions ClickHouse 18.16 does
-/// not have, and `$__timeFilter` on a Date column compares a day number with seconds there.
+/// not have, `$__timeFilter` on a Date column compares a day number with seconds there, and dividing
+/// two Decimal(38, 18) overflows there.
 #[tokio::test]
-async fn macros_the_dashboards_avoid_fail_on_clickhouse_18_16() {
+async fn what_the_dashboards_avoid_fails_on_clickhouse_18_16() {
     let store = queries::testing::test_store("dashboards_macros").await;
     let db = runner::db(&store);
     for name in grafana::MACROS {
@@ -193,6 +207,17 @@ async fn macros_the_dashboards_avoid_fail_on_clickhouse_18_16() {
         RANGE,
     );
     assert_eq!(run_sql(&db, &dates).unwrap().rows[0][0], "1");
+    let ratio = run_sql(
+        &db,
+        "SELECT toDecimal128(1000, 18) / toDecimal128(3, 18) AS ratio",
+    );
+    assert!(ratio.unwrap_err().contains("Decimal math overflow"));
+    let display = run_sql(
+        &db,
+        "SELECT toFloat64(toDecimal128(1000, 18)) / toFloat64(toDecimal128(3, 18)) AS ratio",
+    )
+    .unwrap();
+    assert!(close(display.number(0, "ratio"), 1000.0 / 3.0));
 }
 
 fn find<'a>(ran: &'a [Ran], uid: &str, title: &str) -> &'a QueryResult {

@@ -4,7 +4,7 @@
 -- {all_teams} = 1: every team (the FinOps summary); otherwise only {team}.
 SELECT day, team, service, currency, sum(effective) AS effective
 FROM allocations
-WHERE day >= {from:Date} AND day <= {to:Date}
+WHERE day >= {from:Date} AND day < {to:Date}
   AND ({all_teams:UInt8} = 1 OR team = {team:String})
 GROUP BY day, team, service, currency
 ORDER BY day, team, service, currency

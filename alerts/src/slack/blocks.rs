@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+pub(crate) use crate::detect::money;
 use crate::model::{Alert, AlertKind};
 
 /// Slack's limits (Block Kit reference).
@@ -185,24 +186,7 @@ fn day_range(first: NaiveDate, last: NaiveDate) -> String {
     }
 }
 
-/// `1,234.56 USD`: rounded to cents, thousands separators, computed on the exact decimal.
-pub(crate) fn money(amount: Decimal, currency: &str) -> String {
-    let rounded = amount.round_dp(2);
-    let negative = rounded < Decimal::ZERO;
-    let text = format!("{:.2}", rounded.abs());
-    let (int, frac) = text.split_once('.').unwrap_or((&text, "00"));
-    let mut grouped = String::with_capacity(int.len() + int.len() / 3);
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    let sign = if negative { "-" } else { "" };
-    format!("{sign}{grouped}.{frac} {currency}")
-}
-
-/// Like [`money`], with `+` on increases.
+/// Like [`money`] (crate::detect::money), with `+` on increases.
 pub(crate) fn signed_money(amount: Decimal, currency: &str) -> String {
     let text = money(amount, currency);
     if amount.round_dp(2) > Decimal::ZERO {
