@@ -60,12 +60,6 @@ pub enum ReportCommand {
     },
 }
 
-/// Monday of the last complete week before `today`.
-pub fn last_complete_week(today: NaiveDate) -> NaiveDate {
-    let monday = today - Duration::days(today.weekday().num_days_from_monday() as i64);
-    monday - Duration::days(7)
-}
-
 pub async fn alerts(store: &Store, config: &Config, command: AlertsCommand) -> Result<()> {
     match command {
         AlertsCommand::Check { today, no_notify } => {
@@ -367,7 +361,7 @@ pub fn print_budgets(statuses: &[BudgetStatus], format: OutputFormat) -> Result<
 
 pub async fn report(store: &Store, config: &Config, command: ReportCommand) -> Result<()> {
     let ReportCommand::Email { week, team, out } = command;
-    let week = week.unwrap_or_else(|| last_complete_week(Utc::now().date_naive()));
+    let week = week.unwrap_or_else(|| alerts::email::last_complete_week(Utc::now()));
     if week.weekday() != chrono::Weekday::Mon {
         bail!(
             "--week {week} is a {}: give the Monday the week starts on",
@@ -428,17 +422,4 @@ pub async fn write_email(
     let message = alerts::email::message(&config.email, &to, &rendered, &message_id)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(alerts::email::write_files(dir, &rendered, &message)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_last_complete_week_starts_on_the_monday_before_this_one() {
-        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
-        assert_eq!(last_complete_week(d("2026-11-23")), d("2026-11-16")); // a Monday
-        assert_eq!(last_complete_week(d("2026-11-29")), d("2026-11-16")); // a Sunday
-        assert_eq!(last_complete_week(d("2026-11-30")), d("2026-11-23"));
-    }
 }

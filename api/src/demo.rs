@@ -144,7 +144,8 @@ async fn demo_alerts(store: &Store, config: &config::Config, dir: &Path) -> Resu
         }
         crate::alerts_cmd::print_budgets(&report.budgets, showback::OutputFormat::Table)?;
     }
-    let week = crate::alerts_cmd::last_complete_week(today);
+    let week =
+        alerts::email::last_complete_week(today.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
     let files =
         crate::alerts_cmd::write_email(store, config, week, None, &dir.join("email")).await?;
     println!("\nthe weekly email of {week} (FinOps summary):");

@@ -60,7 +60,7 @@ pub fn spawn(
                 move |store| {
                     let config = config.clone();
                     async move {
-                        let week = crate::alerts_cmd::last_complete_week(Utc::now().date_naive());
+                        let week = alerts::email::last_complete_week(Utc::now());
                         let sent = alerts::email::send_weekly(
                             &store,
                             &config.email,

@@ -33,10 +33,13 @@ fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
             }
             let mut body = vec![0; length];
             if reader.read_exact(&mut body).is_ok() {
-                seen.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&body).into_owned());
             }
             let mut stream = stream;
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
         }
     });
     (addr, bodies)
@@ -67,7 +70,11 @@ fn serve_posts_a_spike_to_slack_once_across_ticks() {
             .env("COSTMILL_DATA_DIR", dir.path().join("data"))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     run(&["db", "migrate"]);
@@ -79,7 +86,10 @@ fn serve_posts_a_spike_to_slack_once_across_ticks() {
     for back in 1..=70 {
         let day = today - chrono::Duration::days(back);
         let weekend = day.weekday().num_days_from_monday() >= 5;
-        for (service, team, base) in [("search", "discovery", 2000), ("checkout", "payments", 3000)] {
+        for (service, team, base) in [
+            ("search", "discovery", 2000),
+            ("checkout", "payments", 3000),
+        ] {
             let mut amount = if weekend { base / 2 } else { base } + (back * 7 % 13) as i64;
             if service == "search" && back == 1 {
                 amount += 4000;
@@ -103,7 +113,9 @@ fn serve_posts_a_spike_to_slack_once_across_ticks() {
         .arg("serve")
         .env("COSTMILL_DATA_DIR", dir.path().join("data"))
         .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::from(std::fs::File::create(dir.path().join("serve.err")).unwrap()))
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("serve.err")).unwrap(),
+        ))
         .spawn()
         .unwrap();
     let logs = || {
@@ -125,7 +137,9 @@ fn serve_posts_a_spike_to_slack_once_across_ticks() {
             .unwrap()
     };
     let first_ticks = ticks(&db);
-    wait_for(Duration::from_secs(30), logs, || (ticks(&db) >= first_ticks + 3).then_some(()));
+    wait_for(Duration::from_secs(30), logs, || {
+        (ticks(&db) >= first_ticks + 3).then_some(())
+    });
     // SIGTERM, as an orchestrator stops serve.
     // SAFETY: a plain signal to a child process this test started.
     unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
@@ -137,12 +151,19 @@ fn serve_posts_a_spike_to_slack_once_across_ticks() {
     assert_eq!(search.len(), 1, "the spike is posted once: {all:#?}");
     let message: serde_json::Value = serde_json::from_str(&posted[0]).unwrap();
     assert!(message["blocks"].is_array(), "{message}");
-    assert!(message["text"].as_str().unwrap().contains("search"), "{message}");
+    assert!(
+        message["text"].as_str().unwrap().contains("search"),
+        "{message}"
+    );
     let listed = run(&["alerts", "list", "--format", "json"]);
     assert!(listed.contains("\"search\""), "{listed}");
     // The webhook is a credential: not in the logs, not in the delivery records.
     assert!(!logs().contains("s3cr3t"), "{}", logs());
-    let deliveries = db.query("SELECT channel, item, state, last_error, payload FROM deliveries FINAL FORMAT TSV");
-    assert!(deliveries.contains("slack:default") && deliveries.contains("\tsent\t"), "{deliveries}");
+    let deliveries = db
+        .query("SELECT channel, item, state, last_error, payload FROM deliveries FINAL FORMAT TSV");
+    assert!(
+        deliveries.contains("slack:default") && deliveries.contains("\tsent\t"),
+        "{deliveries}"
+    );
     assert!(!deliveries.contains("s3cr3t"), "{deliveries}");
 }
