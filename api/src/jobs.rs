@@ -5,6 +5,7 @@
 //! Each tick takes the lease `job/<name>` first, so two `serve` processes never run the same job
 //! at once (a second one skips the tick), and a message is not sent twice by two processes.
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,94 +19,98 @@ use crate::config::Config;
 /// Every five minutes, at second 0.
 const RETRY_SCHEDULE: &str = "0 */5 * * * *";
 
+/// What a job does on one tick.
+type Job = fn(Store, Arc<Config>) -> Pin<Box<dyn Future<Output = Result<()>> + Send>>;
+
+fn alert_check(
+    store: Store,
+    config: Arc<Config>,
+) -> Pin<Box<dyn Future<Output = Result<()>> + Send>> {
+    Box::pin(async move {
+        let today = Utc::now().date_naive();
+        crate::alerts_cmd::check_and_notify(&store, &config, today, true, false).await
+    })
+}
+
+fn weekly_email(
+    store: Store,
+    config: Arc<Config>,
+) -> Pin<Box<dyn Future<Output = Result<()>> + Send>> {
+    Box::pin(async move {
+        let week = alerts::email::last_complete_week(Utc::now());
+        let sent =
+            alerts::email::send_weekly(&store, &config.email, week, &config.alerts.dashboard_url)
+                .await?;
+        tracing::info!(sent = sent.sent(), failed = sent.failed(), "weekly email");
+        Ok(())
+    })
+}
+
+fn retry_deliveries(
+    store: Store,
+    config: Arc<Config>,
+) -> Pin<Box<dyn Future<Output = Result<()>> + Send>> {
+    Box::pin(async move {
+        alerts::slack::retry_due(&store, &config.alerts.slack).await?;
+        alerts::email::retry_due(&store, &config.email).await?;
+        Ok(())
+    })
+}
+
 /// Spawn the jobs; returns their handles and a line per job for the start-up banner.
 pub fn spawn(
     store: &Store,
     config: &Arc<Config>,
     shutdown: &CancellationToken,
 ) -> Result<(Vec<tokio::task::JoinHandle<()>>, Vec<String>)> {
+    let mut jobs: Vec<(&'static str, &str, Job, String)> = vec![(
+        "alerts",
+        config.alerts.schedule.as_str(),
+        alert_check,
+        format!(
+            "alerts: {} (spikes, month over month, budgets, Slack)",
+            config.alerts.schedule
+        ),
+    )];
+    if !config.email.teams.is_empty() || !config.email.finops.is_empty() {
+        jobs.push((
+            "email",
+            config.email.schedule.as_str(),
+            weekly_email,
+            format!("weekly email: {}", config.email.schedule),
+        ));
+    }
+    jobs.push((
+        "deliveries",
+        RETRY_SCHEDULE,
+        retry_deliveries,
+        "failed Slack and email deliveries: retried every 5 minutes".into(),
+    ));
     let mut handles = Vec::new();
     let mut lines = Vec::new();
-    let alerts_schedule: cron::Schedule = config.alerts.schedule.parse()?;
-    lines.push(format!(
-        "alerts: {} (spikes, month over month, budgets, Slack)",
-        config.alerts.schedule
-    ));
-    handles.push(tokio::spawn(job_loop(
-        "alerts",
-        alerts_schedule,
-        store.clone(),
-        shutdown.clone(),
-        {
-            let config = config.clone();
-            move |store| {
-                let config = config.clone();
-                async move {
-                    let today = Utc::now().date_naive();
-                    crate::alerts_cmd::check_and_notify(&store, &config, today, true, false).await
-                }
-            }
-        },
-    )));
-    if !config.email.teams.is_empty() || !config.email.finops.is_empty() {
-        let schedule: cron::Schedule = config.email.schedule.parse()?;
-        lines.push(format!("weekly email: {}", config.email.schedule));
+    for (name, schedule, job, line) in jobs {
+        let schedule: cron::Schedule = schedule.parse()?;
         handles.push(tokio::spawn(job_loop(
-            "email",
+            name,
             schedule,
             store.clone(),
+            config.clone(),
             shutdown.clone(),
-            {
-                let config = config.clone();
-                move |store| {
-                    let config = config.clone();
-                    async move {
-                        let week = alerts::email::last_complete_week(Utc::now());
-                        let sent = alerts::email::send_weekly(
-                            &store,
-                            &config.email,
-                            week,
-                            &config.alerts.dashboard_url,
-                        )
-                        .await?;
-                        tracing::info!(sent = sent.sent(), failed = sent.failed(), "weekly email");
-                        Ok(())
-                    }
-                }
-            },
+            job,
         )));
+        lines.push(line);
     }
-    handles.push(tokio::spawn(job_loop(
-        "deliveries",
-        RETRY_SCHEDULE.parse()?,
-        store.clone(),
-        shutdown.clone(),
-        {
-            let config = config.clone();
-            move |store| {
-                let config = config.clone();
-                async move {
-                    alerts::slack::retry_due(&store, &config.alerts.slack).await?;
-                    alerts::email::retry_due(&store, &config.email).await?;
-                    Ok(())
-                }
-            }
-        },
-    )));
-    lines.push("failed Slack and email deliveries: retried every 5 minutes".into());
     Ok((handles, lines))
 }
 
-async fn job_loop<F, Fut>(
+async fn job_loop(
     name: &'static str,
     schedule: cron::Schedule,
     store: Store,
+    config: Arc<Config>,
     shutdown: CancellationToken,
-    job: F,
-) where
-    F: Fn(Store) -> Fut,
-    Fut: Future<Output = Result<()>>,
-{
+    job: Job,
+) {
     loop {
         let Some(next) = schedule.upcoming(Utc).next() else {
             tracing::warn!(job = name, "the schedule has no future time");
@@ -116,29 +121,46 @@ async fn job_loop<F, Fut>(
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
-        if let Err(e) = run_once(name, &store, &shutdown, &job).await {
+        let run = async {
+            let owner = queries::commit::new_batch_id();
+            let what = format!("costmill serve, job `{name}`");
+            let Some(lease) = lease_or_skip(
+                &store,
+                "job",
+                &format!("job/{name}"),
+                &owner,
+                &what,
+                &shutdown,
+            )
+            .await?
+            else {
+                return Ok(());
+            };
+            let result = job(store.clone(), config.clone()).await;
+            lease.release().await?;
+            result
+        };
+        if let Err(e) = run.await {
             tracing::error!(job = name, error = %format!("{e:#}"), "job failed; it runs again at its next time");
         }
     }
 }
 
-async fn run_once<F, Fut>(
-    name: &'static str,
+/// Take the lease `name` now or not at all: `None` (logged) when another process holds it.
+/// `kind` (`source`, `job`) words the log line.
+pub async fn lease_or_skip(
     store: &Store,
+    kind: &str,
+    name: &str,
+    owner: &str,
+    what: &str,
     shutdown: &CancellationToken,
-    job: &F,
-) -> Result<()>
-where
-    F: Fn(Store) -> Fut,
-    Fut: Future<Output = Result<()>>,
-{
-    let lease_name = format!("job/{name}");
-    let owner = queries::commit::new_batch_id();
-    let info = queries::lease::process_info(&format!("costmill serve, job `{name}`"));
-    let lease = match store
+) -> Result<Option<queries::lease::Lease>> {
+    let info = queries::lease::process_info(what);
+    match store
         .acquire_lease(
-            &lease_name,
-            &owner,
+            name,
+            owner,
             &info,
             queries::lease::DEFAULT_TTL,
             Duration::ZERO,
@@ -146,14 +168,11 @@ where
         )
         .await
     {
-        Ok(lease) => lease,
+        Ok(lease) => Ok(Some(lease)),
         Err(queries::StoreError::LeaseHeld { holder, .. }) => {
-            tracing::info!(job = name, %holder, "skipped: another process runs this job");
-            return Ok(());
+            tracing::info!(lease = name, %holder, "skipped: another process is running this {kind}");
+            Ok(None)
         }
-        Err(e) => return Err(e.into()),
-    };
-    let result = job(store.clone()).await;
-    lease.release().await?;
-    result
+        Err(e) => Err(e.into()),
+    }
 }

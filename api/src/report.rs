@@ -19,22 +19,7 @@ pub fn month(period: u32) -> String {
 
 /// Money for people: two decimals, thousands separators. Exact values go to csv/json.
 pub fn money(value: Decimal) -> String {
-    let rounded = value.round_dp(2);
-    let text = format!("{:.2}", rounded.abs());
-    let (int, frac) = text.split_once('.').unwrap_or((&text, "00"));
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    let sign = if rounded.is_sign_negative() && !rounded.is_zero() {
-        "-"
-    } else {
-        ""
-    };
-    format!("{sign}{grouped}.{frac}")
+    queries::money::display(value)
 }
 
 pub fn dec(value: Dec18) -> Decimal {

@@ -184,25 +184,12 @@ pub async fn scheduled_run(
     shutdown: &CancellationToken,
 ) -> Result<Option<RunReport>> {
     let run_id = queries::commit::new_batch_id();
+    let what = format!("costmill serve, source `{}`", source.name());
     let lease_name = format!("source/{}", source.name());
-    let info = queries::lease::process_info(&format!("costmill serve, source `{}`", source.name()));
-    let lease = match store
-        .acquire_lease(
-            &lease_name,
-            &run_id,
-            &info,
-            queries::lease::DEFAULT_TTL,
-            Duration::ZERO,
-            shutdown,
-        )
-        .await
-    {
-        Ok(lease) => lease,
-        Err(queries::StoreError::LeaseHeld { holder, .. }) => {
-            tracing::info!(source = source.name(), %holder, "skipped: another process is running this source");
-            return Ok(None);
-        }
-        Err(e) => return Err(e.into()),
+    let Some(lease) =
+        crate::jobs::lease_or_skip(store, "source", &lease_name, &run_id, &what, shutdown).await?
+    else {
+        return Ok(None);
     };
     // Another process may have run this tick and released the lease before we claimed it.
     #[derive(clickhouse::Row, serde::Deserialize)]

@@ -46,6 +46,28 @@ impl Dec18 {
     }
 }
 
+/// Money for people: two decimals with thousands separators, `1,234,567.89`, rounded to cents half
+/// to even (rust_decimal's `round_dp`), `-0.00` shown as `0.00`. Every table, email and message of
+/// costmill prints amounts this way, so their figures agree; exact values go to CSV and JSON.
+pub fn display(value: Decimal) -> String {
+    let rounded = value.round_dp(2);
+    let text = format!("{:.2}", rounded.abs());
+    let (int, frac) = text.split_once('.').unwrap_or((&text, "00"));
+    let mut grouped = String::with_capacity(int.len() + int.len() / 3);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if rounded.is_sign_negative() && !rounded.is_zero() {
+        "-"
+    } else {
+        ""
+    };
+    format!("{sign}{grouped}.{frac}")
+}
+
 impl std::ops::Add for Dec18 {
     type Output = Dec18;
     fn add(self, rhs: Dec18) -> Dec18 {

@@ -357,21 +357,7 @@ pub fn alert_id(prefix: &str, parts: &[&str]) -> String {
 
 /// `1,234.56 USD`: two decimals, thousands separators, for summaries.
 pub fn money(amount: Decimal, currency: &str) -> String {
-    let rounded = amount.round_dp(2);
-    let negative = rounded < Decimal::ZERO;
-    let text = format!("{:.2}", rounded.abs());
-    let (int, frac) = text.split_once('.').unwrap_or((&text, "00"));
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!(
-        "{}{grouped}.{frac} {currency}",
-        if negative { "-" } else { "" }
-    )
+    format!("{} {currency}", queries::money::display(amount))
 }
 
 #[cfg(test)]

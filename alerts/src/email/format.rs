@@ -5,24 +5,9 @@ use rust_decimal::Decimal;
 
 use super::Change;
 
-/// `1,234,567.89` (rounded half away from zero to cents; `-0.00` is `0.00`).
+/// `1,234,567.89`: [`queries::money::display`], as `costmill costs` prints.
 pub(crate) fn money(value: Decimal) -> String {
-    let rounded = value.round_dp(2);
-    let text = format!("{:.2}", rounded.abs());
-    let (int, frac) = text.split_once('.').unwrap_or((&text, "00"));
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    let sign = if rounded.is_sign_negative() && !rounded.is_zero() {
-        "-"
-    } else {
-        ""
-    };
-    format!("{sign}{grouped}.{frac}")
+    queries::money::display(value)
 }
 
 /// `1,234.50 USD`, as `costmill costs` prints an amount.
