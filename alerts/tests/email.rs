@@ -17,7 +17,7 @@ use chrono::{Duration, NaiveDate, Utc};
 use queries::testing::test_store;
 use queries::{q, Dec18, Param, Store};
 use rust_decimal::Decimal;
-use seed::AllocationRow;
+use seed::{AllocationRow, Seeded};
 use smtp::{Delivered, SmtpServer};
 
 const DASHBOARD: &str = "https://grafana.example.com/d/costmill/costs";

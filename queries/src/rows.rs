@@ -149,3 +149,26 @@ pub struct SlurmJobRow {
     pub state: String,
     pub ingested_at: u32,
 }
+
+/// One row of `allocations` (migrations 002 and 004), column for column.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct AllocationRow {
+    /// Days since 1970-01-01 (ClickHouse `Date`).
+    pub day: u16,
+    pub service: String,
+    pub team: String,
+    pub env: String,
+    pub currency: String,
+    pub kind: String,
+    pub pool: String,
+    pub method: String,
+    pub cost_source: String,
+    pub input_ref: String,
+    pub share: Dec18,
+    pub billed: Dec18,
+    pub effective: Dec18,
+    pub input_rows: u64,
+    pub run_id: String,
+    /// Unix seconds, UTC.
+    pub computed_at: u32,
+}

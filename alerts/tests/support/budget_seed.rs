@@ -15,13 +15,11 @@
 //! - A license of search on the last day of each month (Recurring, one day).
 //! - One-time purchases of search (Sep 10, Oct 3): billed, with no effective cost.
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
-use clickhouse::Row;
 use queries::rows::FocusRow;
 use queries::{Dec18, Store};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum What {
@@ -65,26 +63,7 @@ pub struct World {
     pub bills: Vec<Bill>,
 }
 
-/// `allocations` (migrations 002 and 004), column for column.
-#[derive(Debug, Clone, Row, Serialize, Deserialize)]
-pub struct AllocationRow {
-    pub day: u16,
-    pub service: String,
-    pub team: String,
-    pub env: String,
-    pub currency: String,
-    pub kind: String,
-    pub pool: String,
-    pub method: String,
-    pub cost_source: String,
-    pub input_ref: String,
-    pub share: Dec18,
-    pub billed: Dec18,
-    pub effective: Dec18,
-    pub input_rows: u64,
-    pub run_id: String,
-    pub computed_at: u32,
-}
+pub use queries::rows::AllocationRow;
 
 impl Alloc {
     /// An allocation row costmill wrote, with what it is told by its billing source and input.

@@ -14,32 +14,19 @@ use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-/// The `allocations` table, column for column (migrations 002 and 004).
-#[derive(Debug, Clone, Row, Serialize)]
-pub struct AllocationRow {
-    pub day: u16,
-    pub service: String,
-    pub team: String,
-    pub env: String,
-    pub currency: String,
-    pub kind: String,
-    pub pool: String,
-    pub method: String,
-    pub cost_source: String,
-    pub input_ref: String,
-    pub share: Dec18,
-    pub billed: Dec18,
-    pub effective: Dec18,
-    pub input_rows: u64,
-    pub run_id: String,
-    pub computed_at: u32,
+pub use queries::rows::AllocationRow;
+
+/// What the tests read off a seeded row.
+pub trait Seeded {
+    fn date(&self) -> NaiveDate;
+    fn amount(&self) -> Decimal;
 }
 
-impl AllocationRow {
-    pub fn date(&self) -> NaiveDate {
+impl Seeded for AllocationRow {
+    fn date(&self) -> NaiveDate {
         epoch() + Duration::days(self.day as i64)
     }
-    pub fn amount(&self) -> Decimal {
+    fn amount(&self) -> Decimal {
         self.effective.to_decimal().unwrap()
     }
 }
