@@ -40,8 +40,16 @@ fn main() {
         cfg.min_impact, cfg.min_percent, cfg.min_deviations, cfg.baseline_days
     );
     println!(
-        "{:>5} {:>9} {:>9} {:>10} {:>11} {:>9} {:>12} {:>9}",
-        "seed", "injected", "recall", "precision", "false/90d", "below", "below found", "ms"
+        "{:>5} {:>9} {:>9} {:>13} {:>10} {:>11} {:>9} {:>12} {:>9}",
+        "seed",
+        "injected",
+        "recall",
+        "recall ≥2.5×",
+        "precision",
+        "false/90d",
+        "below",
+        "below found",
+        "ms"
     );
     let (mut recall, mut precision, mut false_rate, mut ms) = (vec![], vec![], vec![], vec![]);
     for seed in 1..=rounds {
@@ -58,9 +66,10 @@ fn main() {
         let elapsed = started.elapsed().as_secs_f64() * 1000.0;
         let q = score(&data, &found, data.days - warmup);
         println!(
-            "{seed:>5} {:>9} {:>8.1}% {:>9.1}% {:>11.2} {:>9} {:>12} {:>9.0}",
+            "{seed:>5} {:>9} {:>8.1}% {:>12.1}% {:>9.1}% {:>11.2} {:>9} {:>12} {:>9.0}",
             q.above,
             q.recall() * 100.0,
+            q.found_large as f64 * 100.0 / q.large.max(1) as f64,
             q.precision() * 100.0,
             q.false_rate(),
             q.below,

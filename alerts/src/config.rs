@@ -72,13 +72,16 @@ pub struct SpikeConfig {
     /// … and by at least this percentage of the expected amount. Default: 25.
     pub min_percent: Decimal,
     /// … and by at least this many robust deviations (MAD scaled to a standard deviation) of the
-    /// baseline. Default: 4.
+    /// baseline. Default: 5.
     pub min_deviations: Decimal,
     /// `effective` (amortized, the default) or `billed`.
     pub metric: String,
     /// Days looked at on each run (the most recent complete days). Default: 3, so a late-arriving
     /// day is still seen.
     pub lookback_days: u32,
+    /// The newest days with data that are not judged yet, because providers are still filling
+    /// them in (a partly landed day would read as a drop). Default: 1.
+    pub settle_days: u32,
 }
 
 impl Default for SpikeConfig {
@@ -96,9 +99,10 @@ impl Default for SpikeConfig {
             baseline_days: 56,
             min_impact: Decimal::from(100),
             min_percent: Decimal::from(25),
-            min_deviations: Decimal::from(4),
+            min_deviations: Decimal::from(5),
             metric: "effective".into(),
             lookback_days: 3,
+            settle_days: 1,
         }
     }
 }

@@ -43,6 +43,25 @@ pub fn validate(cfg: &AlertsConfig) -> Result<(Vec<Dimension>, Vec<Dimension>), 
     Ok((spikes, mom))
 }
 
+/// An alert acknowledged while this pass ran (after it read the alerts) stays acknowledged: the
+/// state is read again right before the write.
+async fn keep_acknowledgements(store: &Store, alerts: &mut [Alert]) -> Result<(), AlertError> {
+    if alerts.is_empty() {
+        return Ok(());
+    }
+    let acknowledged = store::list(store, &[AlertState::Acknowledged]).await?;
+    for a in alerts.iter_mut().filter(|a| a.state == AlertState::Open) {
+        if let Some(ack) = acknowledged
+            .iter()
+            .find(|k| k.id == a.id && k.revision == a.revision)
+        {
+            a.state = AlertState::Acknowledged;
+            a.acked_by = ack.acked_by.clone();
+        }
+    }
+    Ok(())
+}
+
 /// Run spike, month-over-month and budget checks for the data up to `today` (exclusive: today is
 /// never complete) and store what changed.
 pub async fn check(
@@ -55,8 +74,9 @@ pub async fn check(
     let existing = store::list(store, &[]).await?;
     let (owners_last, billing_last) = detect::last_days(store).await?;
     let yesterday = today - Duration::days(1);
-    let owners_as_of = owners_last.map(|d| d.min(yesterday));
-    let billing_as_of = billing_last.map(|d| d.min(yesterday));
+    let settle = Duration::days(cfg.spike.settle_days as i64);
+    let owners_as_of = owners_last.map(|d| (d - settle).min(yesterday));
+    let billing_as_of = billing_last.map(|d| (d - settle).min(yesterday));
     let as_of = |dim: Dimension| match dim {
         Dimension::Owner(_) => owners_as_of,
         Dimension::Billing(_) => billing_as_of,
@@ -94,9 +114,14 @@ pub async fn check(
             );
         }
     }
-    let statuses = budget::check(store, budgets, today).await?;
-    written.extend(budget::alerts_for(&statuses, &existing, chrono::Utc::now()));
+    // Detection is saved before budgets run, so a failing budget check loses none of it.
+    keep_acknowledgements(store, &mut written).await?;
     store::save(store, &written).await?;
+    let statuses = budget::check(store, budgets, today).await?;
+    let mut budget_alerts = budget::alerts_for(&statuses, &existing, chrono::Utc::now());
+    keep_acknowledgements(store, &mut budget_alerts).await?;
+    store::save(store, &budget_alerts).await?;
+    written.extend(budget_alerts);
     let open = store::list(store, &[AlertState::Open]).await?;
     Ok(CheckReport {
         owners_as_of,

@@ -96,7 +96,9 @@ fn spike(service: &str, resource: &str, d: NaiveDate, days: &[NaiveDate]) -> i64
 #[tokio::test]
 async fn a_spike_is_one_alert_with_its_cause_updated_while_it_lasts_then_resolved() {
     let store = queries::testing::test_store("alerts_detect").await;
-    let cfg = AlertsConfig::default();
+    // The seeded days are complete: none needs to settle.
+    let mut cfg = AlertsConfig::default();
+    cfg.spike.settle_days = 0;
     let spike_days = [day("2026-10-13"), day("2026-10-14")];
     seed(&store, day("2026-06-01"), day("2026-10-14"), &|s, r, d| {
         spike(s, r, d, &spike_days)

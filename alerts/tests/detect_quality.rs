@@ -1,6 +1,6 @@
 //! Detection quality on seeded synthetic spend with known anomalies (the same data as
 //! bench/anomaly, which prints the figures): anomalies above the thresholds are found, and false
-//! alerts stay at about one per 90 days per 100 series.
+//! alerts stay under one per 90 days per 100 series.
 #[path = "support/synthetic.rs"]
 mod synthetic;
 

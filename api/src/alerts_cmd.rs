@@ -64,7 +64,16 @@ pub async fn alerts(store: &Store, config: &Config, command: AlertsCommand) -> R
     match command {
         AlertsCommand::Check { today, no_notify } => {
             let today = today.unwrap_or_else(|| Utc::now().date_naive());
-            check_and_notify(store, config, today, !no_notify, true).await
+            let lease = crate::jobs::send_lease(
+                store,
+                &queries::commit::new_batch_id(),
+                "costmill alerts check",
+                &crate::interrupt::cancel_on_signals(),
+            )
+            .await?;
+            let result = check_and_notify(store, config, today, !no_notify, true).await;
+            lease.release().await?;
+            result
         }
         AlertsCommand::List { all, format } => {
             let states = if all {
@@ -381,13 +390,22 @@ pub async fn report(store: &Store, config: &Config, command: ReportCommand) -> R
                     "--team only applies with --out; sending goes to every team of [email.teams]"
                 );
             }
+            let lease = crate::jobs::send_lease(
+                store,
+                &queries::commit::new_batch_id(),
+                "costmill report email",
+                &crate::interrupt::cancel_on_signals(),
+            )
+            .await?;
             let sent = alerts::email::send_weekly(
                 store,
                 &config.email,
                 week,
                 &config.alerts.dashboard_url,
             )
-            .await?;
+            .await;
+            lease.release().await?;
+            let sent = sent?;
             println!(
                 "weekly email of {week}: {} sent, {} failed (retried by `costmill serve`)",
                 sent.sent(),

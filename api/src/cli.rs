@@ -76,7 +76,6 @@ pub enum Command {
     /// Run the configured sources on their schedules, allocate what they change, answer
     /// /healthz and /readyz.
     Serve(crate::serve::ServeArgs),
-    /// The configured sources.
     /// Spend spikes, month-over-month changes and budget alerts.
     Alerts {
         #[command(subcommand)]
@@ -92,6 +91,7 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::alerts_cmd::ReportCommand,
     },
+    /// The configured sources.
     Sources {
         #[command(subcommand)]
         command: SourcesCommand,

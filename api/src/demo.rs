@@ -119,8 +119,9 @@ async fn demo_alerts(store: &Store, config: &config::Config, dir: &Path) -> Resu
             .cmp(&b.kind)
             .then(b.impact.abs().cmp(&a.impact.abs()))
     });
+    let as_of = report.owners_as_of.unwrap_or(last);
     println!(
-        "\nopen alerts as of {last} ({} in all: spikes, month over month, budgets):",
+        "\nopen alerts as of {as_of} ({} in all: spikes, month over month, budgets):",
         open.len()
     );
     for a in open.iter().take(8) {

@@ -2,8 +2,10 @@
 //! the weekly email on `[email] schedule`, and every five minutes the retry of deliveries that
 //! failed (a Slack or SMTP outage loses nothing: it is sent when the peer is back).
 //!
-//! Each tick takes the lease `job/<name>` first, so two `serve` processes never run the same job
-//! at once (a second one skips the tick), and a message is not sent twice by two processes.
+//! Every job sends messages, so each tick first takes the one lease [`SEND_LEASE`] (waiting up to
+//! ten minutes for another job, or another process, to finish): two senders never read the same
+//! delivery records at once, so no message is sent twice. `costmill alerts check` and
+//! `costmill report email` take it too.
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,6 +17,11 @@ use queries::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+
+/// The lease every sender holds.
+pub const SEND_LEASE: &str = "job/send";
+/// How long a sender waits for the lease before it gives up on the tick.
+pub const SEND_WAIT: Duration = Duration::from_secs(600);
 
 /// Every five minutes, at second 0.
 const RETRY_SCHEDULE: &str = "0 */5 * * * *";
@@ -124,18 +131,7 @@ async fn job_loop(
         let run = async {
             let owner = queries::commit::new_batch_id();
             let what = format!("costmill serve, job `{name}`");
-            let Some(lease) = lease_or_skip(
-                &store,
-                "job",
-                &format!("job/{name}"),
-                &owner,
-                &what,
-                &shutdown,
-            )
-            .await?
-            else {
-                return Ok(());
-            };
+            let lease = send_lease(&store, &owner, &what, &shutdown).await?;
             let result = job(store.clone(), config.clone()).await;
             lease.release().await?;
             result
@@ -144,6 +140,26 @@ async fn job_loop(
             tracing::error!(job = name, error = %format!("{e:#}"), "job failed; it runs again at its next time");
         }
     }
+}
+
+/// The senders' lease, waiting up to [`SEND_WAIT`] for the holder to finish.
+pub async fn send_lease(
+    store: &Store,
+    owner: &str,
+    what: &str,
+    shutdown: &CancellationToken,
+) -> Result<queries::lease::Lease> {
+    let info = queries::lease::process_info(what);
+    Ok(store
+        .acquire_lease(
+            SEND_LEASE,
+            owner,
+            &info,
+            queries::lease::DEFAULT_TTL,
+            SEND_WAIT,
+            shutdown,
+        )
+        .await?)
 }
 
 /// Take the lease `name` now or not at all: `None` (logged) when another process holds it.

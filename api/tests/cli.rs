@@ -194,7 +194,7 @@ fn demo_ingests_and_reports_month_over_month() {
         "EffectiveCost by team",
         "unallocated",
         "top movers by service in 2026-10",
-        "open alerts as of 2026-10-31",
+        "open alerts as of 2026-10-30",
         "budgets (demo: each team's previous month + 5 %",
         "the weekly email of 2026-10-19",
     ] {

@@ -56,7 +56,7 @@ fn serve_posts_a_spike_to_slack_once_across_ticks() {
         &config,
         format!(
             "[clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n\n[serve]\nlisten = \"127.0.0.1:{port}\"\n\n\
-             [alerts]\nschedule = \"*/2 * * * * *\"\n\n[alerts.slack]\n\
+             [alerts]\nschedule = \"*/2 * * * * *\"\n\n[alerts.spike]\nsettle_days = 0\n\n[alerts.slack]\n\
              webhook_url = \"http://{hook}/services/T000/B000/s3cr3t\"\n",
             db.url, db.database
         ),
@@ -129,9 +129,9 @@ fn serve_posts_a_spike_to_slack_once_across_ticks() {
         let b = bodies.lock().unwrap();
         (!b.is_empty()).then(|| b.clone())
     });
-    // Several more ticks: each takes the job's lease under a holder of its own.
+    // Several more ticks: each takes the senders' lease under a holder of its own.
     let ticks = |db: &Db| {
-        db.query("SELECT count(DISTINCT holder) FROM leases WHERE name = 'job/alerts'")
+        db.query("SELECT count(DISTINCT holder) FROM leases WHERE name = 'job/send'")
             .trim()
             .parse::<u32>()
             .unwrap()

@@ -112,6 +112,10 @@ const PREDICTION_FACTOR: Decimal = Decimal::from_parts(115, 0, 0, false, 2);
 /// points, `(pᵢ − 2pᵢ₊₁ + pᵢ₊₂) / pᵢ₊₁`, which a linear trend does not move and whose standard
 /// deviation is √6 times the noise: 1.4826 × their median absolute value ÷ √6. (Residuals from a
 /// fitted line would understate the noise: a robust line passes close to half of its points.)
+/// Weeks the noise is read from: longer than the baseline, because a noise estimate from few
+/// points is itself noisy, and an underestimate is a false alert.
+pub const NOISE_WEEKS: i64 = 16;
+
 fn relative_noise(at: &dyn Fn(NaiveDate) -> Decimal, day: NaiveDate, weeks: i64) -> Decimal {
     let mut relative = Vec::with_capacity(7 * weeks as usize);
     for anchor in 1..=7 {
@@ -119,7 +123,8 @@ fn relative_noise(at: &dyn Fn(NaiveDate) -> Decimal, day: NaiveDate, weeks: i64)
             .map(|w| at(day - Duration::days(anchor + 7 * w)))
             .collect();
         for w in points.windows(3) {
-            if w[1] > Decimal::ZERO {
+            // Days before a series began (zero) say nothing about its noise.
+            if w.iter().all(|p| *p > Decimal::ZERO) {
                 relative.push((w[0] - w[1] - w[1] + w[2]).abs() / w[1]);
             }
         }
@@ -132,7 +137,11 @@ fn relative_noise(at: &dyn Fn(NaiveDate) -> Decimal, day: NaiveDate, weeks: i64)
 /// medians of the `weeks` trailing weeks (each holds one of every weekday, so its median is free of
 /// the weekly rhythm and of a one-day spike), read at the day's place. The weekday factor: the
 /// median over those weeks of the same weekday's spend divided by its week's median.
-fn seasonal_expected(at: &dyn Fn(NaiveDate) -> Decimal, day: NaiveDate, weeks: i64) -> Decimal {
+fn seasonal_expected(
+    at: &dyn Fn(NaiveDate) -> Decimal,
+    day: NaiveDate,
+    weeks: i64,
+) -> Option<Decimal> {
     let mut medians = Vec::with_capacity(weeks as usize);
     let mut ratios = Vec::with_capacity(weeks as usize);
     for w in 1..=weeks {
@@ -144,13 +153,15 @@ fn seasonal_expected(at: &dyn Fn(NaiveDate) -> Decimal, day: NaiveDate, weeks: i
         }
         medians.push(m);
     }
-    if ratios.is_empty() {
-        return Decimal::ZERO;
+    // A series with spend in fewer than half of the weeks is new (or gone): it has no baseline
+    // yet, and is not judged day by day (month over month and budgets still see it).
+    if (ratios.len() as i64) * 2 < weeks {
+        return None;
     }
     // Week w's middle is 7w − 3 days before `day`: in weeks, x = −w + 3/7 relative to `day`.
     let (at_one_week_on, slope) = fit(&medians);
     let level = at_one_week_on - slope * Decimal::new(3, 0) / Decimal::new(7, 0);
-    (level * median(&mut ratios)).max(Decimal::ZERO)
+    Some((level * median(&mut ratios)).max(Decimal::ZERO))
 }
 
 /// The verdict on every day of `from..=to`, from a daily series (missing days are zero spend).
@@ -165,8 +176,19 @@ pub fn evaluate(
     let mut out = Vec::new();
     let mut day = from;
     while day <= to {
-        let expected = seasonal_expected(&at, day, weeks);
-        let spread = relative_noise(&at, day, weeks) * expected * PREDICTION_FACTOR;
+        let Some(expected) = seasonal_expected(&at, day, weeks) else {
+            out.push(DayVerdict {
+                day,
+                actual: at(day),
+                expected: Decimal::ZERO,
+                spread: Decimal::ZERO,
+                anomalous: false,
+            });
+            day += Duration::days(1);
+            continue;
+        };
+        let spread =
+            relative_noise(&at, day, NOISE_WEEKS.max(weeks)) * expected * PREDICTION_FACTOR;
         let actual = at(day);
         let diff = (actual - expected).abs();
         let percent_ok = if expected.is_zero() {
@@ -265,10 +287,10 @@ mod tests {
         let tuesday = monday + Duration::days(64);
         let expect =
             |s: &BTreeMap<NaiveDate, Decimal>, day| seasonal_expected(&|x| at(s, x), day, 8);
-        assert_eq!(expect(&series, sunday), d("300"));
-        assert_eq!(expect(&series, tuesday), d("1100"));
+        assert_eq!(expect(&series, sunday), Some(d("300")));
+        assert_eq!(expect(&series, tuesday), Some(d("1100")));
         series.insert(sunday - Duration::days(21), d("9000"));
-        assert_eq!(expect(&series, sunday), d("300"));
+        assert_eq!(expect(&series, sunday), Some(d("300")));
     }
 
     #[test]
@@ -308,6 +330,46 @@ mod tests {
             "{:?}",
             r[0]
         );
+    }
+
+    #[test]
+    fn a_new_series_is_not_judged_until_it_has_half_a_baseline() {
+        let t = Thresholds {
+            baseline_days: 56,
+            min_impact: d("100"),
+            min_percent: d("25"),
+            min_deviations: d("5"),
+        };
+        let start = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        let mut series = BTreeMap::new();
+        // Spend begins on day 60 and then runs steadily at 1,000 a day.
+        for i in 60..120 {
+            series.insert(start + Duration::days(i), d("1000"));
+        }
+        let verdicts = evaluate(
+            &series,
+            start + Duration::days(56),
+            start + Duration::days(119),
+            &t,
+        );
+        let flagged: Vec<i64> = verdicts
+            .iter()
+            .filter(|v| v.anomalous)
+            .map(|v| (v.day - start).num_days())
+            .collect();
+        assert!(
+            flagged.is_empty(),
+            "a new service is not a month of spikes: {flagged:?}"
+        );
+        // Four weeks in, it is judged: a tripled day is a spike.
+        series.insert(start + Duration::days(100), d("3000"));
+        let verdicts = evaluate(
+            &series,
+            start + Duration::days(100),
+            start + Duration::days(100),
+            &t,
+        );
+        assert!(verdicts[0].anomalous, "{:?}", verdicts[0]);
     }
 
     #[test]

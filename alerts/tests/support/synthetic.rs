@@ -39,9 +39,10 @@ pub struct Sizing {
     pub min_deviations: f64,
 }
 
-/// The detector's deviations are of its prediction one week past eight weekly points, whose error
-/// is √(1 + 1/8 + 4.5²/42) ≈ 1.27 times the noise of one day.
-const PREDICTION_FACTOR: f64 = 1.2698;
+/// The detector's deviations are of its prediction, whose error it takes as 1.15 times the noise
+/// of one day (alerts::detect::baseline): an anomaly "at the thresholds" is sized by that same rule
+/// with the series' true noise.
+const PREDICTION_FACTOR: f64 = 1.15;
 
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
     // Box–Muller.
@@ -152,6 +153,9 @@ pub struct Quality {
     /// Injected anomalies at or above the thresholds, and how many of them were found.
     pub above: usize,
     pub found_above: usize,
+    /// Of those, the ones at 2.5× the thresholds or more, and how many were found.
+    pub large: usize,
+    pub found_large: usize,
     /// Injected below the thresholds, and how many were found anyway.
     pub below: usize,
     pub found_below: usize,
@@ -195,6 +199,10 @@ pub fn score(
         if i.multiple >= 1.0 {
             q.above += 1;
             q.found_above += found as usize;
+            if i.multiple >= 2.5 {
+                q.large += 1;
+                q.found_large += found as usize;
+            }
         } else {
             q.below += 1;
             q.found_below += found as usize;
