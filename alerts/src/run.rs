@@ -83,6 +83,19 @@ pub async fn check(
     };
 
     let mut written = Vec::new();
+    // Spike alerts of a series no longer watched are over: nothing would ever resolve them.
+    for a in &existing {
+        if a.kind == crate::AlertKind::Spike
+            && a.state != AlertState::Resolved
+            && !spike_dims.iter().any(|d| d.name() == a.dimension)
+        {
+            written.push(Alert {
+                state: AlertState::Resolved,
+                updated_at: chrono::Utc::now(),
+                ..a.clone()
+            });
+        }
+    }
     for dim in spike_dims {
         if let Some(day) = as_of(dim) {
             written.extend(detect::spike::detect(store, &cfg.spike, dim, day, &existing).await?);

@@ -220,4 +220,29 @@ async fn a_spike_is_one_alert_with_its_cause_updated_while_it_lasts_then_resolve
         .filter(|x| x.key == "search" && x.dimension == "service" && x.kind == AlertKind::Spike)
         .collect();
     assert_eq!(all.len(), 1, "{all:#?}");
+
+    // A series no longer watched: its open spike alerts resolve.
+    let mut no_teams = cfg.clone();
+    no_teams.spike.dimensions = vec!["service".into()];
+    let before = alerts::store::list(&store, &[AlertState::Open])
+        .await
+        .unwrap();
+    assert!(
+        before
+            .iter()
+            .any(|a| a.kind == AlertKind::Spike && a.dimension == "team"),
+        "{before:#?}"
+    );
+    alerts::run::check(&store, &no_teams, &[], day("2026-10-17"))
+        .await
+        .unwrap();
+    let after = alerts::store::list(&store, &[AlertState::Open])
+        .await
+        .unwrap();
+    assert!(
+        !after
+            .iter()
+            .any(|a| a.kind == AlertKind::Spike && a.dimension == "team"),
+        "{after:#?}"
+    );
 }
