@@ -223,6 +223,19 @@ pub async fn run(cli: Cli) -> Result<()> {
                 ),
             }
             println!("  sources: {}", config.sources.len());
+            let slack = &config.alerts.slack;
+            println!(
+                "  alerts: {} (Slack: {} webhook(s))",
+                config.alerts.schedule,
+                usize::from(!slack.webhook_url.is_empty()) + slack.teams.len(),
+            );
+            println!("  budgets: {}", config.budgets.len());
+            println!(
+                "  weekly email: {} ({} team(s), {} FinOps recipient(s))",
+                config.email.schedule,
+                config.email.teams.len(),
+                config.email.finops.len()
+            );
             Ok(())
         }
         Command::Db { command } => {

@@ -81,6 +81,31 @@ fn config_check_names_the_key_at_fault() {
             vec![],
             "allocation.rules[0].service.tag",
         ),
+        (
+            "[alerts.spike]\ndimensions = [\"colour\"]\n",
+            vec![],
+            "alerts.spike.dimensions: unknown dimension `colour`",
+        ),
+        (
+            "[alerts]\nschedule = \"daily\"\n",
+            vec![],
+            "alerts.schedule: `daily` is not a cron expression",
+        ),
+        (
+            "[alerts.slack]\nteams = { default = \"https://hooks.slack.com/services/T/B/x\" }\n",
+            vec![],
+            "alerts.slack.teams.default",
+        ),
+        (
+            "[[budgets]]\nname = \"p\"\nteam = \"payments\"\nservice = \"api\"\namount = \"10\"\n",
+            vec![],
+            "budgets[0]",
+        ),
+        (
+            "[email.smtp]\nsecurity = \"ssl\"\n",
+            vec![],
+            "email.smtp.security: `ssl`: use starttls, tls or none",
+        ),
     ];
     for (toml, env, needle) in cases {
         std::fs::write(&config, toml).unwrap();
@@ -100,6 +125,21 @@ fn config_check_names_the_key_at_fault() {
     assert!(
         stdout.contains("http://127.0.0.1:8123 (database env_db)"),
         "environment override lost: {stdout}"
+    );
+
+    // A webhook is a credential: counted, never printed.
+    std::fs::write(
+        &config,
+        "[alerts.slack]\nwebhook_url = \"https://hooks.slack.com/services/T0/B0/s3cr3t\"\n",
+    )
+    .unwrap();
+    let output = costmill(dir.path(), &[], &["config", "check"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("Slack: 1 webhook(s)"), "{stdout}");
+    assert!(
+        !stdout.contains("s3cr3t") && !stderr.contains("s3cr3t"),
+        "{stdout}{stderr}"
     );
 
     let missing = costmill(
