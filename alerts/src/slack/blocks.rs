@@ -131,13 +131,18 @@ fn figures(alert: &Alert) -> Vec<(String, String)> {
             "Expected (same weekday)",
         ),
         AlertKind::MonthOverMonth => ("Projected month end".to_string(), "Last month"),
-        AlertKind::Budget => ("Spend of the month".to_string(), "Budget"),
+        // Budget alerts carry the spend of the basis that crossed: the month-end forecast or the
+        // spend so far (their summary says which, `name: forecast 112% …`).
+        AlertKind::Budget if alert.summary.contains(": forecast ") => {
+            ("Forecast month end".to_string(), "Budget")
+        }
+        AlertKind::Budget => ("Spend so far".to_string(), "Budget"),
     };
     let impact_label = match alert.kind {
         AlertKind::Spike if days(alert) > 1 => format!("Impact over {} days", days(alert)),
         AlertKind::Spike => "Impact".to_string(),
         AlertKind::MonthOverMonth => "Difference".to_string(),
-        AlertKind::Budget => "Over budget".to_string(),
+        AlertKind::Budget => "Against budget".to_string(),
     };
     let percent_label = match alert.kind {
         AlertKind::Spike => "Change on the last day",
@@ -240,6 +245,40 @@ mod tests {
             "9,876,543,210.13 USD"
         );
         assert_eq!(money(d("9876543210.125"), "USD"), "9,876,543,210.12 USD");
+    }
+
+    #[test]
+    fn budget_figures_say_whether_they_are_forecast_or_spend_so_far() {
+        let day = NaiveDate::from_ymd_opt(2026, 10, 17).unwrap();
+        let mut alert = Alert {
+            id: "budget-1".into(),
+            kind: AlertKind::Budget,
+            dimension: "budget".into(),
+            key: "payments".into(),
+            currency: "USD".into(),
+            state: crate::AlertState::Open,
+            first_day: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            last_day: day,
+            actual: d("28000"),
+            expected: d("25000"),
+            impact: d("3000"),
+            causes: vec![],
+            summary: "payments: forecast 112% of the 25,000.00 USD monthly budget (actual 61%); \
+                      threshold 100%"
+                .into(),
+            acked_by: String::new(),
+            revision: 1,
+            updated_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        let labels = |a: &Alert| figures(a).into_iter().map(|(l, _)| l).collect::<Vec<_>>();
+        assert_eq!(
+            labels(&alert)[..3],
+            ["Forecast month end", "Budget", "Against budget"]
+        );
+        alert.summary = "payments: actual 84% of the 25,000.00 USD monthly budget (forecast 95%); \
+                         threshold 80%"
+            .into();
+        assert_eq!(labels(&alert)[0], "Spend so far");
     }
 
     #[test]
