@@ -38,7 +38,12 @@ async fn alerts_go_to_their_team_channel_or_the_default_one() {
     let account = spike(&mut rng, "sub-account", "acme-prod");
     let mom = alert(&mut rng, AlertKind::MonthOverMonth, "service", "kafka");
     let budget = alert(&mut rng, AlertKind::Budget, "budget", "payments-monthly");
+    // A budget the caller maps to its team (`budget:<name>`) goes to that team's channel.
+    let search_budget = alert(&mut rng, AlertKind::Budget, "budget", "search-monthly");
+    let mut routes = owners();
+    routes.insert("budget:search-monthly".into(), "search".into());
     let alerts = vec![
+        search_budget.clone(),
         pay1.clone(),
         pay2.clone(),
         pay_team.clone(),
@@ -51,12 +56,12 @@ async fn alerts_go_to_their_team_channel_or_the_default_one() {
         mom.clone(),
         budget.clone(),
     ];
-    let report = slack::notify(&store, &cfg, DASHBOARD, &alerts, &owners())
+    let report = slack::notify(&store, &cfg, DASHBOARD, &alerts, &routes)
         .await
         .unwrap();
     assert_eq!(
         (report.sent, report.failed, report.skipped),
-        (11, 0, 0),
+        (12, 0, 0),
         "{report:?}"
     );
     assert_eq!(
@@ -65,7 +70,7 @@ async fn alerts_go_to_their_team_channel_or_the_default_one() {
     );
     assert_eq!(
         ids(&rx.posted_to(SEARCH)),
-        sorted_ids(&[&search, &search_team])
+        sorted_ids(&[&search, &search_team, &search_budget])
     );
     assert_eq!(
         ids(&rx.posted_to(DEFAULT)),

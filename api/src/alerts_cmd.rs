@@ -132,7 +132,17 @@ pub async fn check_and_notify(
         }
     }
     if notify {
-        let owners = alerts::store::service_owners(store, today - Duration::days(35)).await?;
+        let mut owners = alerts::store::service_owners(store, today - Duration::days(35)).await?;
+        // Budget alerts go to the team the budget is about (a service's budget: its owner's).
+        for b in &config.budgets {
+            let team = b
+                .team
+                .clone()
+                .or_else(|| b.service.as_ref().and_then(|s| owners.get(s).cloned()));
+            if let Some(team) = team {
+                owners.insert(format!("budget:{}", b.name), team);
+            }
+        }
         let retried = alerts::slack::retry_due(store, &config.alerts.slack).await?;
         let sent = alerts::slack::notify(
             store,

@@ -2,7 +2,7 @@
 //!
 //! - Routing: an alert on a team (`dimension = "team"`) goes to that team's webhook, an alert on a
 //!   service to the webhook of the team owning the service (the `owners` map the caller passes),
-//!   anything else, or a team without a webhook of its own, to the default webhook; with no
+//!   a budget alert to the team the caller maps `budget:<name>` to in that map, anything else, or a team without a webhook of its own, to the default webhook; with no
 //!   webhook at all the alert is not sent. Delivery records name the channel `slack:<team>` or
 //!   `slack:default`, never the URL (a secret, never logged either). A team called `default`
 //!   cannot have a channel of its own: its alerts go to the default webhook.
@@ -80,6 +80,10 @@ pub fn route<'a>(
     let team = match alert.dimension.as_str() {
         "team" => Some(alert.key.as_str()),
         "service" => owners.get(&alert.key).map(String::as_str),
+        // A budget of a team or a service: the caller maps `budget:<name>` to that team.
+        "budget" => owners
+            .get(&format!("budget:{}", alert.key))
+            .map(String::as_str),
         _ => None,
     };
     team.and_then(|t| team_route(cfg, t))
