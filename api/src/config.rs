@@ -205,6 +205,7 @@ impl Config {
                 problems.push((key, "not an http(s) URL (a Slack incoming webhook starts with https://hooks.slack.com/)".into()));
             }
         }
+        problems.extend(alerts::email::validate(&self.email));
         if !["starttls", "tls", "none"].contains(&self.email.smtp.security.as_str()) {
             problems.push((
                 "email.smtp.security".into(),

@@ -102,6 +102,11 @@ fn config_check_names_the_key_at_fault() {
             "budgets[0]",
         ),
         (
+            "[email]\nteams = { payments = [\"leads@example.com\", \"not an address\"] }\n",
+            vec![],
+            "email.teams.payments[1]: `not an address` is not an address",
+        ),
+        (
             "[email.smtp]\nsecurity = \"ssl\"\n",
             vec![],
             "email.smtp.security: `ssl`: use starttls, tls or none",

@@ -21,8 +21,8 @@ use crate::{Alert, AlertError};
 
 pub use data::weekly_report;
 pub use send::{
-    message, message_id, retry_due, retry_due_at, send_weekly, write_files, DeliveryOutcome,
-    EmailReport, Outcome,
+    message, message_id, retry_due, retry_due_at, send_weekly, validate, write_files,
+    DeliveryOutcome, EmailReport, Outcome,
 };
 
 /// The label of the service series that sums every service outside the top eight.

@@ -87,6 +87,31 @@ fn from_mailbox(cfg: &EmailConfig) -> Result<Mailbox, AlertError> {
     })
 }
 
+/// Problems of `[email]` for `costmill config check`: `(key, message)` per address that does not
+/// parse (the From header, and every recipient).
+pub fn validate(cfg: &EmailConfig) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    if let Err(AlertError::Config { key, message }) = from_mailbox(cfg) {
+        problems.push((key, message));
+    }
+    let recipients = cfg
+        .finops
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("email.finops[{i}]"), a))
+        .chain(cfg.teams.iter().flat_map(|(team, list)| {
+            list.iter()
+                .enumerate()
+                .map(move |(i, a)| (format!("email.teams.{team}[{i}]"), a))
+        }));
+    for (key, address) in recipients {
+        if let Err(e) = address.parse::<Mailbox>() {
+            problems.push((key, format!("`{address}` is not an address: {e}")));
+        }
+    }
+    problems
+}
+
 /// The Message-ID of a report: the same for the same team (or the FinOps summary) and week, so a
 /// duplicate is recognisable: `<costmill.report.payments.2026-10-12.1a2b3c4d@example.com>`.
 pub fn message_id(cfg: &EmailConfig, team: Option<&str>, week_start: NaiveDate) -> String {
