@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use clickhouse::{Row, RowOwned, RowRead};
 use queries::commit::{Batch, BatchSpec, BatchTotals, Swap};
+use queries::rows::AllocationRow;
 use queries::{q, Dec18, Param, Query, Store, StoreError};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::kubernetes::{self, NodeDay, PodDay};
@@ -53,27 +54,6 @@ pub enum AllocateError {
     Cancelled,
     #[error("the allocation engine failed: {0}; the previous allocations are unchanged")]
     Engine(String),
-}
-
-/// One row of `allocations` as stored (migration 004), column for column.
-#[derive(Debug, Clone, Row, Serialize, Deserialize)]
-struct StoredAllocation {
-    day: u16,
-    service: String,
-    team: String,
-    env: String,
-    currency: String,
-    kind: String,
-    pool: String,
-    method: String,
-    cost_source: String,
-    input_ref: String,
-    share: Dec18,
-    billed: Dec18,
-    effective: Dec18,
-    input_rows: u64,
-    run_id: String,
-    computed_at: u32,
 }
 
 #[derive(Debug, Clone, Row, Deserialize)]
@@ -348,7 +328,7 @@ async fn stage(
         };
         let mut days = days.into_iter();
         let mut pending = days.next().map(engine);
-        let mut insert = store.insert::<StoredAllocation>(batch.staging()).await?;
+        let mut insert = store.insert::<AllocationRow>(batch.staging()).await?;
         while let Some((day, task)) = pending.take() {
             if cancel.is_cancelled() {
                 return Err(AllocateError::Cancelled);
@@ -371,7 +351,7 @@ async fn stage(
                 let total = totals.entry(a.currency.clone()).or_default();
                 total.0 += a.billed.0;
                 total.1 += a.effective.0;
-                let row = StoredAllocation {
+                let row = AllocationRow {
                     day: a.day,
                     service: a.service,
                     team: a.team,

@@ -14,6 +14,9 @@ use queries::testing::test_store;
 use queries::Store;
 use rust_decimal::Decimal;
 
+mod common;
+use common::in_currency;
+
 fn demo_allocation() -> AllocationConfig {
     figment::Figment::from(Toml::file_exact(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -828,25 +831,6 @@ team = "finance""#,
             .unwrap() += queries::Dec18(amount).to_decimal().unwrap();
     }
     assert_eq!(allocated_per_day(&day_kinds(&store).await), expected);
-}
-
-/// Rewrite a generated bill into another billing currency.
-fn in_currency(from: &Path, to: &Path, currency: &str) {
-    let mut reader = csv::Reader::from_path(from).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    let column = headers.iter().position(|h| h == "BillingCurrency").unwrap();
-    let mut writer = csv::Writer::from_path(to).unwrap();
-    writer.write_record(&headers).unwrap();
-    for record in reader.records() {
-        let record = record.unwrap();
-        let fields: Vec<&str> = record
-            .iter()
-            .enumerate()
-            .map(|(i, f)| if i == column { currency } else { f })
-            .collect();
-        writer.write_record(fields).unwrap();
-    }
-    writer.flush().unwrap();
 }
 
 fn costmill_cli(store: &Store, dir: &Path, args: &[&str]) -> String {

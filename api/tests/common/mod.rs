@@ -156,3 +156,22 @@ impl Db {
         totals
     }
 }
+
+/// Rewrite a generated bill into another billing currency.
+pub fn in_currency(from: &std::path::Path, to: &std::path::Path, currency: &str) {
+    let mut reader = csv::Reader::from_path(from).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let column = headers.iter().position(|h| h == "BillingCurrency").unwrap();
+    let mut writer = csv::Writer::from_path(to).unwrap();
+    writer.write_record(&headers).unwrap();
+    for record in reader.records() {
+        let record = record.unwrap();
+        let fields: Vec<&str> = record
+            .iter()
+            .enumerate()
+            .map(|(i, f)| if i == column { currency } else { f })
+            .collect();
+        writer.write_record(fields).unwrap();
+    }
+    writer.flush().unwrap();
+}

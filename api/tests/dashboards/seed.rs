@@ -4,7 +4,6 @@
 //! optimizer write (alerts, budget_status, recommendations), some of them landed twice so FINAL
 //! matters. Everything is seeded: the same rows on every run.
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::str::FromStr;
 
 use allocator::AllocationConfig;
@@ -12,6 +11,8 @@ use figment::providers::{Format, Toml};
 use ingest::generate::{self, GenerateOptions};
 use ingest::RunOptions;
 use queries::Store;
+
+use crate::common::in_currency;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
@@ -44,25 +45,6 @@ async fn execute(store: &Store, sql: &str) {
         .execute()
         .await
         .unwrap_or_else(|e| panic!("{sql}\n{e}"));
-}
-
-/// Rewrite a generated bill into another billing currency.
-fn in_currency(from: &Path, to: &Path, currency: &str) {
-    let mut reader = csv::Reader::from_path(from).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    let column = headers.iter().position(|h| h == "BillingCurrency").unwrap();
-    let mut writer = csv::Writer::from_path(to).unwrap();
-    writer.write_record(&headers).unwrap();
-    for record in reader.records() {
-        let record = record.unwrap();
-        let fields: Vec<&str> = record
-            .iter()
-            .enumerate()
-            .map(|(i, f)| if i == column { currency } else { f })
-            .collect();
-        writer.write_record(fields).unwrap();
-    }
-    writer.flush().unwrap();
 }
 
 pub async fn seed(store: Store) -> Seeded {
