@@ -26,23 +26,19 @@ pub const SEND_WAIT: Duration = Duration::from_secs(600);
 /// Every five minutes, at second 0.
 const RETRY_SCHEDULE: &str = "0 */5 * * * *";
 
+/// One tick of a job.
+type Tick = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
 /// What a job does on one tick.
-type Job = fn(Store, Arc<Config>) -> Pin<Box<dyn Future<Output = Result<()>> + Send>>;
+type Job = fn(Store, Arc<Config>) -> Tick;
 
-fn alert_check(
-    store: Store,
-    config: Arc<Config>,
-) -> Pin<Box<dyn Future<Output = Result<()>> + Send>> {
+fn alert_check(store: Store, config: Arc<Config>) -> Tick {
     Box::pin(async move {
         let today = Utc::now().date_naive();
         crate::alerts_cmd::check_and_notify(&store, &config, today, true, false).await
     })
 }
 
-fn weekly_email(
-    store: Store,
-    config: Arc<Config>,
-) -> Pin<Box<dyn Future<Output = Result<()>> + Send>> {
+fn weekly_email(store: Store, config: Arc<Config>) -> Tick {
     Box::pin(async move {
         let week = alerts::email::last_complete_week(Utc::now());
         let sent =
@@ -53,10 +49,7 @@ fn weekly_email(
     })
 }
 
-fn retry_deliveries(
-    store: Store,
-    config: Arc<Config>,
-) -> Pin<Box<dyn Future<Output = Result<()>> + Send>> {
+fn retry_deliveries(store: Store, config: Arc<Config>) -> Tick {
     Box::pin(async move {
         alerts::slack::retry_due(&store, &config.alerts.slack).await?;
         alerts::email::retry_due(&store, &config.email).await?;

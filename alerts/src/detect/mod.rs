@@ -149,6 +149,9 @@ pub async fn last_days(
         .unwrap_or((None, None)))
 }
 
+/// Per cause dimension: value → day → amount.
+type Breakdown = Vec<(&'static str, BTreeMap<String, BTreeMap<NaiveDate, Decimal>>)>;
+
 #[derive(Row, Deserialize)]
 struct CauseRow {
     day: u16,
@@ -165,7 +168,7 @@ async fn breakdown(
     metric: &str,
     from: NaiveDate,
     to: NaiveDate,
-) -> Result<Vec<(&'static str, BTreeMap<String, BTreeMap<NaiveDate, Decimal>>)>, AlertError> {
+) -> Result<Breakdown, AlertError> {
     let mut out = Vec::new();
     for cause in dim.cause_dimensions() {
         let query = match dim {
@@ -235,6 +238,26 @@ fn pick_causes(candidates: Vec<(&'static str, Vec<(String, Decimal)>)>, up: bool
     picked
 }
 
+/// Per cause dimension, each value's change as `change` computes it from its daily amounts.
+fn changes(
+    parts: Breakdown,
+    change: impl Fn(&BTreeMap<NaiveDate, Decimal>) -> Decimal,
+) -> Vec<(&'static str, Vec<(String, Decimal)>)> {
+    parts
+        .into_iter()
+        .map(|(cause, values)| {
+            let values = values
+                .into_iter()
+                .map(|(value, days)| {
+                    let c = change(&days);
+                    (value, c)
+                })
+                .collect();
+            (cause, values)
+        })
+        .collect()
+}
+
 /// Contributors of a spike over `first..=last`: per value, its actual spend over those days minus
 /// the mean of its spend on the same weekdays of the baseline weeks. (A mean, unlike the series'
 /// robust baseline, adds up: the contributions of one dimension sum to the series' change against
@@ -253,28 +276,19 @@ pub async fn spike_causes(
     let from = first - Duration::days(7 * baseline_weeks);
     let parts = breakdown(store, dim, key, currency, metric, from, last).await?;
     let weeks = Decimal::from(baseline_weeks.max(1));
-    let candidates = parts
-        .into_iter()
-        .map(|(cause, values)| {
-            let contributions = values
-                .into_iter()
-                .map(|(value, days)| {
-                    let at = |d: NaiveDate| days.get(&d).copied().unwrap_or(Decimal::ZERO);
-                    let mut change = Decimal::ZERO;
-                    let mut day = first;
-                    while day <= last {
-                        let baseline: Decimal = (1..=baseline_weeks)
-                            .map(|w| at(day - Duration::days(7 * w)))
-                            .sum();
-                        change += at(day) - baseline / weeks;
-                        day += Duration::days(1);
-                    }
-                    (value, change)
-                })
-                .collect();
-            (cause, contributions)
-        })
-        .collect();
+    let candidates = changes(parts, |days| {
+        let at = |d: NaiveDate| days.get(&d).copied().unwrap_or(Decimal::ZERO);
+        let mut change = Decimal::ZERO;
+        let mut day = first;
+        while day <= last {
+            let baseline: Decimal = (1..=baseline_weeks)
+                .map(|w| at(day - Duration::days(7 * w)))
+                .sum();
+            change += at(day) - baseline / weeks;
+            day += Duration::days(1);
+        }
+        change
+    });
     Ok(pick_causes(candidates, up))
 }
 
@@ -291,19 +305,10 @@ pub async fn month_causes(
 ) -> Result<Vec<Cause>, AlertError> {
     let (month_start, prev_start) = mom::month_bounds(as_of);
     let parts = breakdown(store, dim, key, currency, metric, prev_start, as_of).await?;
-    let candidates = parts
-        .into_iter()
-        .map(|(cause, values)| {
-            let contributions = values
-                .into_iter()
-                .map(|(value, days)| {
-                    let (projection, previous) = mom::project(&days, month_start, as_of);
-                    (value, projection - previous)
-                })
-                .collect();
-            (cause, contributions)
-        })
-        .collect();
+    let candidates = changes(parts, |days| {
+        let (projection, previous) = mom::project(days, month_start, as_of);
+        projection - previous
+    });
     Ok(pick_causes(candidates, up))
 }
 
