@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what costmill and its tests need on Debian/Ubuntu: ClickHouse server and client
-# (the managed server and the tests use them), Python test peers (chDB for the compatibility
-# test, aiosmtpd for the email tests), and the Rust toolchain's components. Safe to run again: it skips what is installed.
+# (the managed server and the tests use them), Prometheus (the /metrics test scrapes with it),
+# Python test peers (chDB for the compatibility test, aiosmtpd for the email tests), and the Rust
+# toolchain's components. Safe to run again: it skips what is installed.
 set -euo pipefail
 
 SUDO=""
@@ -16,6 +17,14 @@ if ! have_clickhouse || ! command -v clickhouse-client >/dev/null 2>&1 || ! comm
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
         clickhouse-server clickhouse-client time >/dev/null
+fi
+
+if [ ! -x /usr/bin/prometheus ]; then
+    echo "setup: installing prometheus (apt), the scraper of the /metrics test"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    # The test runs its own Prometheus on a free port; the package's service is not needed.
+    $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 
 if ! python3 -c "import chdb" >/dev/null 2>&1; then

@@ -91,6 +91,16 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::alerts_cmd::ReportCommand,
     },
+    /// Allocated cost as FOCUS 1.2 rows, for other FinOps tools.
+    Export {
+        #[command(subcommand)]
+        command: crate::export::ExportCommand,
+    },
+    /// Bearer tokens of the REST API (`costmill serve`).
+    Tokens {
+        #[command(subcommand)]
+        command: crate::tokens::TokensCommand,
+    },
     /// The configured sources.
     Sources {
         #[command(subcommand)]
@@ -312,6 +322,16 @@ pub async fn run(cli: Cli) -> Result<()> {
             let Loaded { config, .. } = loaded()?;
             let store = Store::open(&config.clickhouse, &config.data_dir).await?;
             crate::alerts_cmd::report(&store, &config, command).await
+        }
+        Command::Export { command } => {
+            let Loaded { config, .. } = loaded()?;
+            let store = Store::open(&config.clickhouse, &config.data_dir).await?;
+            crate::export::run(&store, command).await
+        }
+        Command::Tokens { command } => {
+            let Loaded { config, .. } = loaded()?;
+            let store = Store::open(&config.clickhouse, &config.data_dir).await?;
+            crate::tokens::run(&store, command).await
         }
         Command::Costs(args) => {
             let Loaded { config, .. } = loaded()?;

@@ -3,14 +3,18 @@ mod alerts_cmd;
 mod cli;
 mod config;
 mod demo;
+mod export;
+mod http;
 mod ingest_cmd;
 mod interrupt;
 mod jobs;
+mod metrics;
 mod progress;
 mod report;
 mod serve;
 mod showback;
 mod status;
+mod tokens;
 
 use clap::Parser;
 

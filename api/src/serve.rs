@@ -5,15 +5,11 @@
 //! `costmill sources status`. /healthz and /readyz answer on `[serve] listen`; SIGTERM stops
 //! scheduling, lets a running job finish or abort cleanly, then exits.
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
-use axum::Router;
 use backon::{ExponentialBuilder, Retryable};
 use clap::Args;
 use ingest::{IngestError, RunOptions, RunReport, SourceConfig};
@@ -21,7 +17,9 @@ use queries::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::http::AppState;
 use crate::interrupt::cancel_on_signals;
+use crate::metrics::Metrics;
 use crate::status::RunFailure;
 
 pub use crate::status::print_status;
@@ -31,36 +29,6 @@ pub struct ServeArgs {
     /// Address for /healthz and /readyz. Default: `[serve] listen`, else 127.0.0.1:8080.
     #[arg(long)]
     pub listen: Option<SocketAddr>,
-}
-
-/// What the HTTP routes see.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    /// False once shutdown began: /readyz then answers 503 so a load balancer drains us.
-    pub accepting: Arc<AtomicBool>,
-}
-
-/// The router every HTTP feature mounts on.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .with_state(state)
-}
-
-/// Ready: not shutting down, and ClickHouse answers.
-async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
-    if !state.accepting.load(Ordering::SeqCst) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
-    }
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready\n".into()),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("ClickHouse: {e}\n"),
-        ),
-    }
 }
 
 pub async fn serve(config: Config, args: ServeArgs) -> Result<()> {
@@ -74,14 +42,14 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<()> {
             .context("[serve] listen is not an address")?,
     };
     let shutdown = cancel_on_signals();
-    let accepting = Arc::new(AtomicBool::new(true));
+    let config = Arc::new(config);
+    let metrics = Metrics::new();
+    let state = AppState::new(store.clone(), config.clone(), metrics.clone());
+    let accepting = state.accepting.clone();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    let app = router(AppState {
-        store: store.clone(),
-        accepting: accepting.clone(),
-    });
+    let app = crate::http::router(state);
     // HTTP stays up while running jobs drain, /readyz answering 503, so a load balancer sees
     // the drain; it stops once the jobs have ended.
     let http_shutdown = CancellationToken::new();
@@ -91,9 +59,10 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<()> {
             .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
             .await
     });
-    println!("costmill serve: listening on http://{listen} (/healthz, /readyz)");
+    println!(
+        "costmill serve: listening on http://{listen} (/healthz, /readyz; REST API /v1, /metrics)"
+    );
 
-    let config = Arc::new(config);
     let mut jobs = Vec::new();
     for source in config.sources.iter().filter(|s| s.schedule().is_some()) {
         let schedule: cron::Schedule = source
@@ -108,6 +77,7 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<()> {
         );
         jobs.push(tokio::spawn(schedule_loop(
             store.clone(),
+            metrics.clone(),
             config.clone(),
             source.clone(),
             schedule,
@@ -138,6 +108,7 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<()> {
 
 async fn schedule_loop(
     store: Store,
+    metrics: Metrics,
     config: Arc<Config>,
     source: SourceConfig,
     schedule: cron::Schedule,
@@ -153,7 +124,7 @@ async fn schedule_loop(
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
-        if let Err(e) = scheduled_run(&store, &config, &source, next, &shutdown).await {
+        if let Err(e) = scheduled_run(&store, &metrics, &config, &source, next, &shutdown).await {
             tracing::error!(source = source.name(), error = %format!("{e:#}"), "scheduled run failed");
         }
         if shutdown.is_cancelled() {
@@ -178,6 +149,7 @@ fn retryable(error: &IngestError) -> bool {
 /// the checkpoint, so that a run whose allocation failed or was stopped is read again next time.
 pub async fn scheduled_run(
     store: &Store,
+    metrics: &Metrics,
     config: &Config,
     source: &SourceConfig,
     tick: chrono::DateTime<chrono::Utc>,
@@ -260,6 +232,13 @@ pub async fn scheduled_run(
         &result,
     )
     .await?;
+    let (outcome, rows) = match &result {
+        Ok(report) => ("ok", report.rows()),
+        Err(failure) if failure.aborted => ("aborted", 0),
+        Err(_) => ("failed", 0),
+    };
+    let elapsed = (chrono::Utc::now() - started).to_std().unwrap_or_default();
+    metrics.record_run(source.name(), outcome, rows, elapsed);
     watcher.abort();
     if let Err(e) = lease.release().await {
         tracing::warn!(error = %e, "could not release the source lease; it expires by itself");

@@ -104,16 +104,16 @@ pub struct GroupMonth {
 
 /// What `--by` groups on: a billing dimension of `focus_costs`, or an owner from `allocations`.
 #[derive(Debug, Clone, PartialEq)]
-enum Grouping {
+pub(crate) enum Grouping {
     /// `(group expression name in costs_by_group.sql, tag key)`.
     Billing(&'static str, String),
     /// `service`, `team` or `env` in allocations_by_group.sql.
     Owner(&'static str),
 }
 
-const GROUPINGS: &str = "service, team, env (allocated owners), provider, cloud-service, service-category, sub-account, region or tag:KEY";
+pub(crate) const GROUPINGS: &str = "service, team, env (allocated owners), provider, cloud-service, service-category, sub-account, region or tag:KEY";
 
-fn grouping(by: &str) -> Result<Grouping> {
+pub(crate) fn grouping(by: &str) -> Result<Grouping> {
     if let Some(key) = by.strip_prefix("tag:") {
         if key.is_empty() {
             bail!("--by tag: needs a tag key, e.g. --by tag:team");
@@ -135,9 +135,9 @@ fn grouping(by: &str) -> Result<Grouping> {
 }
 
 /// 2100-01-01: far enough, and unlike u32::MAX it does not wrap in ClickHouse 18.16's DateTime parser.
-const MAX_DATETIME: i64 = 4_102_444_800;
+pub(crate) const MAX_DATETIME: i64 = 4_102_444_800;
 
-fn parse_day(text: &str, flag: &str) -> Result<i64> {
+pub(crate) fn parse_day(text: &str, flag: &str) -> Result<i64> {
     let padded = if text.len() == 7 {
         format!("{text}-01")
     } else {

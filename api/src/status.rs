@@ -110,8 +110,9 @@ pub struct SourceStatus {
     pub runs: u64,
 }
 
-#[derive(Debug, Serialize)]
-struct StatusOut {
+/// One source's status: `costmill sources status` and `GET /v1/sources`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StatusOut {
     source: String,
     r#type: String,
     schedule: Option<String>,
@@ -132,6 +133,12 @@ fn time(secs: u32) -> Option<String> {
 }
 
 pub async fn print_status(store: &Store, config: &Config, format: OutputFormat) -> Result<()> {
+    let out = statuses(store, config).await?;
+    print_statuses(&out, format)
+}
+
+/// Every configured source, then every other source with runs on record.
+pub async fn statuses(store: &Store, config: &Config) -> Result<Vec<StatusOut>> {
     let rows: Vec<SourceStatus> = store.fetch_all(&q::source_runs_status()).await?;
     let now = chrono::Utc::now().timestamp();
     let mut names: Vec<String> = config
@@ -184,8 +191,12 @@ pub async fn print_status(store: &Store, config: &Config, format: OutputFormat) 
             }
         })
         .collect();
+    Ok(out)
+}
+
+fn print_statuses(out: &[StatusOut], format: OutputFormat) -> Result<()> {
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&out)?),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(out)?),
         OutputFormat::Csv => {
             let mut w = csv::Writer::from_writer(std::io::stdout().lock());
             w.write_record([
@@ -201,7 +212,7 @@ pub async fn print_status(store: &Store, config: &Config, format: OutputFormat) 
                 "last_effective",
                 "last_error",
             ])?;
-            for s in &out {
+            for s in out {
                 w.write_record([
                     s.source.clone(),
                     s.r#type.clone(),
@@ -234,7 +245,7 @@ pub async fn print_status(store: &Store, config: &Config, format: OutputFormat) 
                 "EffectiveCost",
                 "last error",
             ]);
-            for s in &out {
+            for s in out {
                 let effective = s
                     .last_effective
                     .iter()

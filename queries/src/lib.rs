@@ -111,6 +111,21 @@ pub mod q {
         email_daily => "email_daily",
         email_pools => "email_pools",
         email_recommendations => "email_recommendations",
+        // REST API (#10)
+        tokens_list => "tokens_list",
+        api_costs_owners => "api_costs_owners",
+        api_costs_billing => "api_costs_billing",
+        api_allocations => "api_allocations",
+        api_service_teams => "api_service_teams",
+        api_recommendations => "api_recommendations",
+        // metrics (#10)
+        metrics_source_runs => "metrics_source_runs",
+        metrics_month_costs => "metrics_month_costs",
+        // export (#10)
+        export_focus_allocations => "export_focus_allocations",
+        export_focus_services => "export_focus_services",
+        // bench/api (#10)
+        bench_api_recommendations => "bench_api_recommendations",
     }
 }
 

@@ -21,6 +21,7 @@ migrations! {
     3 => "003_usage",
     4 => "004_utc_currency_idempotent_usage",
     5 => "005_alerts_deliveries_budgets",
+    6 => "006_api_tokens",
 }
 
 impl Migration {
