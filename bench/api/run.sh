@@ -4,14 +4,15 @@
 # daily service metrics, with alerts (`costmill alerts check`), budgets per team and optimizer-shaped
 # recommendations, on costmill's managed ClickHouse. The driver (api/examples/api_load) sends an
 # open-loop mix of dashboard and portal requests on loopback at RATE req/s for DURATION s, ROUNDS
-# times, latency measured from each request's scheduled time; it prints p50/p90/p99/max and errors
-# per route and overall per round, then the medians next to the target (p99 < 50 ms), then the
-# heavy FOCUS export timed on its own.
+# times, latency measured from each request's scheduled time. It prints each route's service time
+# (requests one at a time), then p50/p90/p99/max and errors per route and overall per round, the
+# medians next to the target (p99 < 50 ms), and the heavy FOCUS export timed on its own.
 #
-# The prepared database is cached (generating, ingesting and allocating 10M rows takes a while, see
+# The prepared database is cached (generating, ingesting and allocating 10M rows takes minutes, see
 # bench/api/README.md): under $BENCH_API_CACHE (default ~/.cache/costmill-bench-api), one
-# directory per row count and fingerprint of the code that shapes the data (generator, migrations,
-# allocator, demo rules, this script's preparation). A re-run reuses it; BENCH_API_FRESH=1 rebuilds.
+# directory per row count and fingerprint of what shapes the data (the generator, the demo rules,
+# the recommendations SQL, bench/api/prepare.sh, the migrations' names). A re-run reuses it;
+# BENCH_API_FRESH=1 prepares it again (do so after changing the allocator or the ingest).
 #
 # Usage: bench/api/run.sh [ROWS] [RATE] [DURATION] [ROUNDS]   (defaults: 10000000 200 60 3)
 #   e.g. a quick smoke run: bench/api/run.sh 200000 50 10 1

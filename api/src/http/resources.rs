@@ -572,7 +572,7 @@ pub async fn export_focus(
     tag = "operations",
     security(("bearer" = ["read:all-teams"])),
     responses(
-        (status = 200, description = "Prometheus text exposition: source runs, rows, durations, errors, lag; HTTP latency; cost of the current month per team and service", content_type = "text/plain"),
+        (status = 200, description = "Prometheus text exposition: source runs, rows, durations, errors, lag; HTTP latency; cost of the current month per team and service", content_type = "application/openmetrics-text"),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token is limited to teams", body = ErrorBody),
     )
