@@ -156,7 +156,9 @@ fn start(name: &str) -> Api {
     std::fs::write(
         &config,
         format!(
-            "[clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n\n[serve]\nlisten = \"127.0.0.1:{port}\"\n\n{allocation}",
+            "[clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n\n[serve]\nlisten = \"127.0.0.1:{port}\"\n\n\
+             [[budgets]]\nname = \"payments\"\nteam = \"payments\"\namount = 9000\n\n\
+             [[budgets]]\nname = \"search\"\nteam = \"search\"\namount = 8000\n\n{allocation}",
             db.url, db.database
         ),
     )
@@ -589,6 +591,23 @@ fn allocations_explain_and_exports_keep_every_cent_and_the_team_limits() {
         "payments",
     );
     assert_eq!(theirs.status, 403);
+
+    // Budgets: every one for an all-teams token, only its team's for a team token; reading them
+    // writes nothing.
+    let names = |who: &str| -> Vec<String> {
+        api.ok("/v1/budgets", who)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names("read"), ["payments", "search"]);
+    assert_eq!(names("payments"), ["payments"]);
+    assert_eq!(
+        api.db.query("SELECT count() FROM budget_status").trim(),
+        "0"
+    );
 
     // Recommendations: none computed yet is an empty page, not an error.
     assert_eq!(

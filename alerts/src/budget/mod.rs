@@ -249,6 +249,17 @@ pub async fn check(
     budgets: &[BudgetConfig],
     today: NaiveDate,
 ) -> Result<Vec<BudgetStatus>, AlertError> {
+    let statuses = status_of(store, budgets, today).await?;
+    read::write_statuses(store, &statuses, Utc::now()).await?;
+    Ok(statuses)
+}
+
+/// [`check`] without writing anything: what a reader (the REST API) shows.
+pub async fn status_of(
+    store: &Store,
+    budgets: &[BudgetConfig],
+    today: NaiveDate,
+) -> Result<Vec<BudgetStatus>, AlertError> {
     if let Some((key, message)) = validate(budgets).into_iter().next() {
         return Err(AlertError::Config { key, message });
     }
@@ -286,7 +297,6 @@ pub async fn check(
         let top = top_services(&rows, &scope, month, as_of);
         statuses.push(status(b, &scope, month, as_of, f, top));
     }
-    read::write_statuses(store, &statuses, Utc::now()).await?;
     Ok(statuses)
 }
 

@@ -497,7 +497,8 @@ pub async fn budgets(
         })
         .cloned()
         .collect();
-    alerts::budget::check(&state.store, &visible, Utc::now().date_naive())
+    // Reading, not checking: a GET writes nothing to budget_status.
+    alerts::budget::status_of(&state.store, &visible, Utc::now().date_naive())
         .await
         .map(Json)
         .map_err(ApiError::unavailable)
