@@ -14,7 +14,10 @@ SELECT
     input_ref,
     share,
     billed,
-    effective
+    effective,
+    input_rows,
+    run_id,
+    computed_at
 FROM allocations
 WHERE day >= {from:Date} AND day < {to:Date}
     AND ({all_teams:UInt8} = 1 OR has({teams:Array(String)}, team))

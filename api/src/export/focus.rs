@@ -22,23 +22,8 @@ pub const BILLING_ACCOUNT_NAME: &str = "costmill allocated cost";
 pub const COSTMILL: &str = "costmill";
 
 /// sql/export_focus_allocations.sql
-#[derive(Debug, Clone, PartialEq, clickhouse::Row, Deserialize)]
-pub struct AllocationLine {
-    /// Days since 1970-01-01.
-    pub day: u16,
-    pub service: String,
-    pub team: String,
-    pub env: String,
-    pub currency: String,
-    pub kind: String,
-    pub pool: String,
-    pub method: String,
-    pub cost_source: String,
-    pub input_ref: String,
-    pub share: Dec18,
-    pub billed: Dec18,
-    pub effective: Dec18,
-}
+/// One line of `allocations`, as the export reads it (sql/export_focus_allocations.sql).
+pub use queries::rows::AllocationRow as AllocationLine;
 
 /// sql/export_focus_services.sql
 #[derive(Debug, Clone, clickhouse::Row, Deserialize)]

@@ -28,6 +28,9 @@ fn line(kind: &str, method: &str, cost_source: &str, input_ref: &str) -> Allocat
         share: Dec18(UNIT),
         billed: Dec18(12 * UNIT + 345_678_901_234_567_891),
         effective: Dec18(-(3 * UNIT) - 1),
+        input_rows: 3,
+        run_id: "run".into(),
+        computed_at: 1_788_000_000,
     }
 }
 

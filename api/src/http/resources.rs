@@ -60,24 +60,6 @@ pub struct AllocationLine {
     pub effective: String,
 }
 
-/// sql/api_allocations.sql
-#[derive(Debug, clickhouse::Row, Deserialize)]
-struct AllocationRow {
-    day: u16,
-    service: String,
-    team: String,
-    env: String,
-    currency: String,
-    kind: String,
-    pool: String,
-    method: String,
-    cost_source: String,
-    input_ref: String,
-    share: Dec18,
-    billed: Dec18,
-    effective: Dec18,
-}
-
 #[utoipa::path(
     get,
     path = "/v1/allocations",
@@ -118,7 +100,7 @@ pub async fn allocations(
         .bind_str("currency", query.currency.clone().unwrap_or_default())
         .bind("offset", Param::Int(window.offset.into()))
         .bind("limit", Param::Int(window.fetch().into()));
-    let rows: Vec<AllocationRow> = state.store.fetch_all(&sql).await?;
+    let rows: Vec<queries::rows::AllocationRow> = state.store.fetch_all(&sql).await?;
     let lines = rows
         .into_iter()
         .map(|r| AllocationLine {
