@@ -10,20 +10,21 @@ use crate::config::Config;
 use crate::report::{self, money, right};
 use crate::showback::OutputFormat;
 
+/// One row of `source_runs`.
 #[derive(Debug, Row, Serialize)]
-struct RunRow {
-    source: String,
-    run_id: String,
-    trigger: String,
-    started_at: u32,
-    ended_at: u32,
-    outcome: String,
-    attempts: u32,
-    rows: u64,
-    currencies: Vec<String>,
-    billed: Vec<Dec18>,
-    effective: Vec<Dec18>,
-    error: String,
+pub(crate) struct RunRow {
+    pub(crate) source: String,
+    pub(crate) run_id: String,
+    pub(crate) trigger: String,
+    pub(crate) started_at: u32,
+    pub(crate) ended_at: u32,
+    pub(crate) outcome: String,
+    pub(crate) attempts: u32,
+    pub(crate) rows: u64,
+    pub(crate) currencies: Vec<String>,
+    pub(crate) billed: Vec<Dec18>,
+    pub(crate) effective: Vec<Dec18>,
+    pub(crate) error: String,
 }
 
 /// Why a run did not land.

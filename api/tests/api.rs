@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 mod common;
-use common::{dec, free_port, wait_for, Db, BIN};
+use common::{costmill as cli, dec, free_port, wait_for, Db, BIN};
 
 /// One HTTP/1.0 exchange: status, headers (lower-case names), body.
 struct Answer {
@@ -125,22 +125,6 @@ impl Api {
         );
         rows
     }
-}
-
-fn cli(dir: &Path, config: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("COSTMILL_DATA_DIR", dir.join("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "costmill {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A bill of two months ingested and allocated with the demo rules, tokens of every kind, and

@@ -23,18 +23,7 @@ const TO: &str = "2026-09-20";
 
 /// The test database of `store`, for plain SQL.
 fn db_of(store: &Store) -> Db {
-    let url = store.url().trim_end_matches('/').to_string();
-    let addr = url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
-    Db {
-        url,
-        addr,
-        database: store.database().to_string(),
-    }
+    Db::at(store.url(), store.database())
 }
 
 fn run(db: &Db, dir: &Path, args: &[&str]) -> Output {

@@ -66,20 +66,7 @@ fn get(addr: &str, path: &str, token: Option<&str>) -> Option<(u16, String)> {
 }
 
 fn costmill(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(dir.join("costmill.toml"))
-        .args(args)
-        .env("COSTMILL_DATA_DIR", dir.join("data"))
-        .env_remove("COSTMILL_LOG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "costmill {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::costmill(dir, &dir.join("costmill.toml"), args)
 }
 
 fn month(day: NaiveDate) -> String {

@@ -172,3 +172,23 @@ pub struct AllocationRow {
     /// Unix seconds, UTC.
     pub computed_at: u32,
 }
+
+/// One row of `recommendations` (migration 005), column for column: what the optimizer writes,
+/// the weekly email and the REST API read.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct RecommendationRow {
+    /// Unix seconds, UTC: when the batch of its kind was computed.
+    pub computed_at: u32,
+    pub id: String,
+    pub kind: String,
+    pub workload: String,
+    pub team: String,
+    pub service: String,
+    pub currency: String,
+    pub current_monthly: Dec18,
+    pub proposed_monthly: Dec18,
+    pub saving_monthly: Dec18,
+    pub summary: String,
+    /// JSON text: current cost rows, candidate catalog rows, assumptions.
+    pub evidence: String,
+}

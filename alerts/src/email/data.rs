@@ -47,21 +47,6 @@ struct PoolRow {
     fallback_days: u64,
 }
 
-/// sql/email_recommendations.sql
-#[derive(Debug, Clone, Row, Deserialize)]
-struct RecommendationRow {
-    id: String,
-    kind: String,
-    workload: String,
-    team: String,
-    service: String,
-    currency: String,
-    current_monthly: Dec18,
-    proposed_monthly: Dec18,
-    saving_monthly: Dec18,
-    summary: String,
-}
-
 /// The periods of the week starting on `week_start`: (week, previous week, month to date,
 /// previous month to date, chart).
 pub(crate) fn periods(week_start: NaiveDate) -> (Period, Period, Period, Period, Period) {
@@ -218,7 +203,7 @@ pub async fn weekly_report(
     }
 
     let recommendations = store
-        .fetch_all::<RecommendationRow>(
+        .fetch_all::<queries::rows::RecommendationRow>(
             &q::email_recommendations()
                 .bind("all_teams", Param::Int(team.is_none() as i128))
                 .bind_str("team", team.unwrap_or_default())

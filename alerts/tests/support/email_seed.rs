@@ -7,12 +7,10 @@
 
 use alerts::{Alert, AlertKind, AlertState, Cause};
 use chrono::{Datelike, Duration, NaiveDate, Utc};
-use clickhouse::Row;
 use queries::{Dec18, Store};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
-use serde::Serialize;
 
 pub use queries::rows::AllocationRow;
 
@@ -29,23 +27,6 @@ impl Seeded for AllocationRow {
     fn amount(&self) -> Decimal {
         self.effective.to_decimal().unwrap()
     }
-}
-
-/// The `recommendations` table, column for column (migration 005).
-#[derive(Debug, Clone, Row, Serialize)]
-struct RecommendationRow {
-    computed_at: u32,
-    id: String,
-    kind: String,
-    workload: String,
-    team: String,
-    service: String,
-    currency: String,
-    current_monthly: Dec18,
-    proposed_monthly: Dec18,
-    saving_monthly: Dec18,
-    summary: String,
-    evidence: String,
 }
 
 fn epoch() -> NaiveDate {
@@ -260,7 +241,7 @@ pub fn alert(id: &str, kind: AlertKind, dimension: &str, key: &str, state: Alert
 /// Two computations: the older must not be shown.
 pub async fn insert_recommendations(store: &Store) {
     let rec = |at: u32, id: &str, team: &str, service: &str, saving: i128, summary: &str| {
-        RecommendationRow {
+        queries::rows::RecommendationRow {
             computed_at: at,
             id: id.into(),
             kind: "rightsizing".into(),
@@ -310,7 +291,7 @@ pub async fn insert_recommendations(store: &Store) {
         ),
     ];
     let mut insert = store
-        .insert::<RecommendationRow>("recommendations")
+        .insert::<queries::rows::RecommendationRow>("recommendations")
         .await
         .unwrap();
     for r in &rows {

@@ -278,23 +278,6 @@ pub struct Recommendation {
     pub computed_at: String,
 }
 
-/// sql/api_recommendations.sql
-#[derive(Debug, clickhouse::Row, Deserialize)]
-struct RecommendationRow {
-    id: String,
-    kind: String,
-    workload: String,
-    team: String,
-    service: String,
-    currency: String,
-    current_monthly: Dec18,
-    proposed_monthly: Dec18,
-    saving_monthly: Dec18,
-    summary: String,
-    evidence: String,
-    computed_at: u32,
-}
-
 #[utoipa::path(
     get,
     path = "/v1/recommendations",
@@ -317,7 +300,7 @@ pub async fn recommendations(
     let query = paging::params(query)?;
     let window = Window::parse(query.page_size, query.page_token.as_deref())?;
     let teams = principal.team_filter(&list("team", &query.team)?)?;
-    let rows: Vec<RecommendationRow> = state
+    let rows: Vec<queries::rows::RecommendationRow> = state
         .store
         .fetch_all(
             &q::api_recommendations()

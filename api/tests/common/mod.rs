@@ -91,6 +91,12 @@ impl Db {
                 .unwrap()
                 .url(),
         };
+        Db::at(&url, &config.database)
+    }
+
+    /// The database `database` of the server at `url` (a Store's, say).
+    pub fn at(url: &str, database: &str) -> Db {
+        let url = url.trim_end_matches('/').to_string();
         let addr = url
             .trim_start_matches("http://")
             .split('/')
@@ -100,7 +106,7 @@ impl Db {
         Db {
             url,
             addr,
-            database: config.database,
+            database: database.to_string(),
         }
     }
 
@@ -155,6 +161,25 @@ impl Db {
         }
         totals
     }
+}
+
+/// Run `costmill --config CONFIG ARGS` with its data dir under `dir`; its standard output, or a
+/// panic with its standard error.
+pub fn costmill(dir: &std::path::Path, config: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("COSTMILL_DATA_DIR", dir.join("data"))
+        .env_remove("COSTMILL_LOG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "costmill {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Rewrite a generated bill into another billing currency.

@@ -34,18 +34,7 @@ pub fn provisioned_datasource() -> (String, String) {
 
 /// The test database of a store, over plain HTTP.
 pub fn db(store: &Store) -> common::Db {
-    let url = store.url().trim_end_matches('/').to_string();
-    let addr = url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
-    common::Db {
-        url,
-        addr,
-        database: store.database().to_string(),
-    }
+    common::Db::at(store.url(), store.database())
 }
 
 /// A query as the plugin sends it: the connection's default database, JSONCompact back.

@@ -9,11 +9,12 @@ use std::time::Duration;
 use chrono::TimeZone;
 use ingest::generate::{self, GenerateOptions};
 use queries::testing::test_store;
-use queries::{Dec18, Query, Store};
+use queries::{Query, Store};
 
 use super::{find, one, parse};
 use crate::metrics::{store, Metrics};
 use crate::showback::{self, CostsArgs, Metric, OutputFormat};
+use crate::status::RunRow;
 
 /// A generated bill rewritten into another billing currency.
 fn in_currency(from: &Path, to: &Path, currency: &str) {
@@ -32,23 +33,6 @@ fn in_currency(from: &Path, to: &Path, currency: &str) {
         writer.write_record(fields).unwrap();
     }
     writer.flush().unwrap();
-}
-
-/// One row of `source_runs`, as status.rs logs it.
-#[derive(Debug, clickhouse::Row, serde::Serialize)]
-struct RunRow {
-    source: String,
-    run_id: String,
-    trigger: String,
-    started_at: u32,
-    ended_at: u32,
-    outcome: String,
-    attempts: u32,
-    rows: u64,
-    currencies: Vec<String>,
-    billed: Vec<Dec18>,
-    effective: Vec<Dec18>,
-    error: String,
 }
 
 async fn log_runs(store: &Store, runs: &[(&str, &str, u32)]) {
