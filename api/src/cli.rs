@@ -106,6 +106,18 @@ pub enum Command {
         #[command(subcommand)]
         command: SourcesCommand,
     },
+    /// The instance price catalog (SkyPilot-format, every provider): import, list.
+    Catalog {
+        #[command(subcommand)]
+        command: crate::optimize_cmd::CatalogCommand,
+    },
+    /// The cheapest instances for a workload across providers, regions and spot/on demand.
+    Placement(crate::optimize_cmd::PlacementArgs),
+    /// Workload migrations to cheaper capacity: list, show, approve, roll back.
+    Migrations {
+        #[command(subcommand)]
+        command: crate::migrations_cmd::MigrationsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -332,6 +344,21 @@ pub async fn run(cli: Cli) -> Result<()> {
             let Loaded { config, .. } = loaded()?;
             let store = Store::open(&config.clickhouse, &config.data_dir).await?;
             crate::tokens::run(&store, command).await
+        }
+        Command::Catalog { command } => {
+            let Loaded { config, .. } = loaded()?;
+            let store = Store::open(&config.clickhouse, &config.data_dir).await?;
+            crate::optimize_cmd::catalog(&store, command).await
+        }
+        Command::Migrations { command } => {
+            let Loaded { config, .. } = loaded()?;
+            let store = Store::open(&config.clickhouse, &config.data_dir).await?;
+            crate::migrations_cmd::run(&store, command).await
+        }
+        Command::Placement(args) => {
+            let Loaded { config, .. } = loaded()?;
+            let store = Store::open(&config.clickhouse, &config.data_dir).await?;
+            crate::optimize_cmd::placement(&store, args).await
         }
         Command::Costs(args) => {
             let Loaded { config, .. } = loaded()?;

@@ -43,6 +43,18 @@ pub struct ServeConfig {
     pub retry_initial_secs: u64,
     /// Longest retry delay in seconds. Default: 600.
     pub retry_max_secs: u64,
+    /// REST API requests that query ClickHouse at once; more wait for a turn. Default: 8.
+    pub api_max_concurrent: usize,
+    /// How long a request waits for its turn before it is answered 503 with `Retry-After`.
+    /// Default: 1000.
+    pub api_queue_timeout_ms: u64,
+    /// ClickHouse stops an API query running longer (`max_execution_time`). Default: 30.
+    pub api_query_timeout_secs: u64,
+    /// Memory for kept answers of GET routes, in MiB; 0 turns the cache off. Default: 64.
+    pub api_cache_mb: u64,
+    /// How often the cache looks for data written by other processes, in milliseconds: the
+    /// most an answer can lag behind the data. Default: 1000.
+    pub api_cache_check_ms: u64,
 }
 
 impl Default for ServeConfig {
@@ -52,6 +64,11 @@ impl Default for ServeConfig {
             max_attempts: 4,
             retry_initial_secs: 10,
             retry_max_secs: 600,
+            api_max_concurrent: 8,
+            api_queue_timeout_ms: 1000,
+            api_query_timeout_secs: 30,
+            api_cache_mb: 64,
+            api_cache_check_ms: 1000,
         }
     }
 }

@@ -9,6 +9,8 @@ mod ingest_cmd;
 mod interrupt;
 mod jobs;
 mod metrics;
+mod migrations_cmd;
+mod optimize_cmd;
 mod progress;
 mod report;
 mod serve;

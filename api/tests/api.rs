@@ -30,10 +30,14 @@ impl Answer {
 }
 
 fn request(addr: &str, method: &str, path: &str, token: Option<&str>) -> Answer {
+    let body = if method == "POST" { "{}" } else { "" };
+    request_body(addr, method, path, token, body)
+}
+
+fn request_body(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> Answer {
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    let body = if method == "POST" { "{}" } else { "" };
     let text = format!(
         "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
@@ -130,6 +134,11 @@ impl Api {
 /// A bill of two months ingested and allocated with the demo rules, tokens of every kind, and
 /// `costmill serve` answering.
 fn start(name: &str) -> Api {
+    start_with(name, "")
+}
+
+/// [`start`] with more `[serve]` settings.
+fn start_with(name: &str, serve_settings: &str) -> Api {
     let db = Db::new(name);
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -140,7 +149,7 @@ fn start(name: &str) -> Api {
     std::fs::write(
         &config,
         format!(
-            "[clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n\n[serve]\nlisten = \"127.0.0.1:{port}\"\n\n\
+            "[clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n\n[serve]\nlisten = \"127.0.0.1:{port}\"\n{serve_settings}\n\
              [[budgets]]\nname = \"payments\"\nteam = \"payments\"\namount = 9000\n\n\
              [[budgets]]\nname = \"search\"\nteam = \"search\"\namount = 8000\n\n{allocation}",
             db.url, db.database
@@ -382,6 +391,99 @@ fn api_costs(rows: &[Value]) -> Figures {
     }
     out.retain(|_, v| !v.is_zero());
     out
+}
+
+#[test]
+fn answers_are_kept_until_the_data_changes() {
+    // Other processes' writes are looked for once an hour here: what is served in between shows
+    // whether answers are kept, and what a write through the API does.
+    let api = start_with("api_cache", "api_cache_check_ms = 3600000");
+    let path = "/v1/costs?by=team&granularity=month&page_size=10000";
+    let before = api_costs(&api.all_rows(path, "read"));
+    assert_eq!(before, cli_costs(&api, "team", "effective"));
+    // Another process lands and allocates a third month.
+    let bill = api.dir.path().join("october.csv");
+    api.cli(&[
+        "generate",
+        "focus",
+        "--rows",
+        "6000",
+        "--seed",
+        "24",
+        "--start",
+        "2026-10",
+        "--months",
+        "1",
+        "-o",
+        bill.to_str().unwrap(),
+    ]);
+    api.cli(&["ingest", "focus", bill.to_str().unwrap()]);
+    api.cli(&["allocate"]);
+    let after = cli_costs(&api, "team", "effective");
+    assert!(
+        after.keys().any(|(_, _, month)| month == "2026-10"),
+        "{after:?}"
+    );
+    // The kept answer is served until the data generation is read again...
+    assert_eq!(api_costs(&api.all_rows(path, "read")), before);
+    // ...while an answer not kept yet (another scope: another key) is computed from the new data,
+    // by the rollups the ingest and the allocation committed.
+    assert_eq!(api_costs(&api.all_rows(path, "admin")), after);
+    // A write through the API reads the generation again at once.
+    let ack = request(
+        &api.addr,
+        "POST",
+        "/v1/alerts/none/ack",
+        Some(&api.tokens["admin"]),
+    );
+    assert_eq!(ack.status, 404, "{}", ack.body);
+    assert_eq!(api_costs(&api.all_rows(path, "read")), after);
+}
+
+#[test]
+fn requests_beyond_the_concurrency_limit_are_answered_503_at_once() {
+    // One request at a time, no waiting for a turn: of concurrent exports (not cached) some
+    // are turned away with Retry-After, the others answer whole, and nothing is left half done.
+    let api = start_with(
+        "api_admission",
+        "api_max_concurrent = 1\napi_queue_timeout_ms = 0",
+    );
+    let token = api.tokens["read"].clone();
+    let answers: Vec<Answer> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                let (addr, token) = (api.addr.clone(), token.clone());
+                scope.spawn(move || {
+                    request(
+                        &addr,
+                        "GET",
+                        "/v1/export/focus?from=2026-08&to=2026-10",
+                        Some(&token),
+                    )
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let refused: Vec<&Answer> = answers.iter().filter(|a| a.status == 503).collect();
+    let served: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
+    assert_eq!(refused.len() + served.len(), 8, "only 200 or 503");
+    assert!(
+        !refused.is_empty() && !served.is_empty(),
+        "{} refused",
+        refused.len()
+    );
+    for answer in &refused {
+        assert_eq!(
+            answer.headers.get("retry-after").map(String::as_str),
+            Some("1")
+        );
+        assert_eq!(answer.json()["error"]["code"], "overloaded");
+    }
+    let whole = served[0].body.len();
+    assert!(whole > 100_000 && served.iter().all(|a| a.body.len() == whole));
+    // Once the others are done, a request gets its turn again.
+    assert_eq!(api.get("/v1/alerts", "read").status, 200);
 }
 
 #[test]
@@ -687,4 +789,182 @@ fn random_parameters_never_break_a_route() {
         count.trim().parse::<u64>().unwrap() > 0,
         "the allocations survived"
     );
+}
+
+#[test]
+fn migrations_are_approved_and_rolled_back_by_scope_and_team_with_an_audit_trail() {
+    use optimizer::migration::{self, Action, Proposal};
+    let api = start("api_migrations");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = runtime
+        .block_on(queries::Store::connect(
+            &queries::ClickHouseConfig {
+                url: Some(api.db.url.clone()),
+                database: api.db.database.clone(),
+                ..queries::ClickHouseConfig::default()
+            },
+            api.dir.path(),
+        ))
+        .unwrap();
+    let propose = |team: &str, workload: &str, saving: &str| {
+        let proposal = Proposal {
+            kind: "kubernetes".into(),
+            workload: workload.into(),
+            team: team.into(),
+            service: format!("{team}-api"),
+            env: "prod".into(),
+            from_placement: "aws us-east-1 m6i.xlarge on-demand".into(),
+            to_placement: "aws us-east-1 m6i.xlarge spot (karpenter.sh/capacity-type=spot)".into(),
+            spec_before: r#"{"nodeSelector":{}}"#.into(),
+            spec_after: r#"{"nodeSelector":{"karpenter.sh/capacity-type":"spot"}}"#.into(),
+            saving_month: dec(saving),
+            currency: "USD".into(),
+            evidence: r#"{"current_monthly":"560.64"}"#.into(),
+        };
+        runtime
+            .block_on(migration::propose(&store, &proposal, "optimizer"))
+            .unwrap()
+    };
+    let pay = propose(
+        "payments",
+        "k8s://prod/payments/deployment/payments-api",
+        "412.5",
+    );
+    let search = propose("search", "k8s://prod/search/deployment/indexer", "96.25");
+    let out = api.cli(&[
+        "tokens",
+        "create",
+        "--name",
+        "pay-migrate",
+        "--scope",
+        "migrate",
+        "--team",
+        "payments",
+    ]);
+    let pay_migrate = out.lines().next().unwrap().trim().to_string();
+
+    // Everyone reads within their teams; nothing is approved yet.
+    let all = api.all_rows("/v1/migrations", "admin");
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|m| m["status"] == "proposed"));
+    let mine = api.all_rows("/v1/migrations", "payments");
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["id"], pay.as_str());
+    assert_eq!(mine[0]["saving_month"], "412.5");
+    assert!(api
+        .all_rows("/v1/migrations?status=approved", "admin")
+        .is_empty());
+    assert_eq!(api.get("/v1/migrations?status=done", "admin").status, 400);
+    assert_eq!(
+        api.get(&format!("/v1/migrations/{search}"), "payments")
+            .status,
+        403
+    );
+
+    // Approving needs scope migrate, and a team-limited token only approves its teams'.
+    let approve = |id: &str, token: &str| {
+        request_body(
+            &api.addr,
+            "POST",
+            &format!("/v1/migrations/{id}/approve"),
+            Some(token),
+            r#"{"reason":"spot is 62% cheaper"}"#,
+        )
+    };
+    assert_eq!(approve(&pay, &api.tokens["read"]).status, 403);
+    assert_eq!(approve(&search, &pay_migrate).status, 403);
+    let approved = approve(&pay, &pay_migrate);
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    assert_eq!(approved.json()["status"], "approved");
+    assert_eq!(approved.json()["updated_by"], "token:pay-migrate");
+    // The state machine: not twice, and nothing to roll back before it was applied.
+    let again = approve(&pay, &pay_migrate);
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_eq!(again.json()["error"]["code"], "conflict");
+    let rollback = |id: &str, token: &str| {
+        request(
+            &api.addr,
+            "POST",
+            &format!("/v1/migrations/{id}/rollback"),
+            Some(token),
+        )
+    };
+    assert_eq!(rollback(&pay, &api.tokens["migrate"]).status, 409);
+    // The executor applies it; then a rollback is requested.
+    runtime
+        .block_on(migration::act(
+            &store,
+            &pay,
+            Action::Applied,
+            "executor:kubernetes",
+            "patched nodeSelector",
+        ))
+        .unwrap();
+    let rolled = rollback(&pay, &api.tokens["migrate"]);
+    assert_eq!(rolled.status, 200, "{}", rolled.body);
+    assert_eq!(rolled.json()["status"], "rollback_requested");
+
+    // The audit trail: who, what, from which status to which, and why.
+    let detail = api.ok(&format!("/v1/migrations/{pay}"), "payments");
+    let trail: Vec<(String, String, String, String)> = detail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap().to_string();
+            (
+                s("actor"),
+                s("action"),
+                s("status_before"),
+                s("status_after"),
+            )
+        })
+        .collect();
+    let expected = [
+        ("token:pay-migrate", "approve", "proposed", "approved"),
+        ("executor:kubernetes", "applied", "approved", "applied"),
+        ("token:migrate", "rollback", "applied", "rollback_requested"),
+    ];
+    assert_eq!(
+        trail,
+        expected
+            .iter()
+            .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(detail["events"][0]["detail"], "spot is 62% cheaper");
+    assert_eq!(
+        detail["spec_after"],
+        r#"{"nodeSelector":{"karpenter.sh/capacity-type":"spot"}}"#
+    );
+
+    // Two approvals at once: the per-migration lease lets exactly one through.
+    let race = propose("search", "k8s://prod/search/deployment/crawler", "10");
+    let admin = api.tokens["admin"].clone();
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let a = scope.spawn(|| approve(&race, &admin).status);
+        let b = scope.spawn(|| approve(&race, &admin).status);
+        let mut both = vec![a.join().unwrap(), b.join().unwrap()];
+        both.sort();
+        both
+    });
+    assert_eq!(statuses, vec![200, 409]);
+
+    // The CLI acts on the same state, as `cli:$USER`.
+    let out = api.cli(&["migrations", "approve", &search, "--reason", "ok"]);
+    assert!(out.contains("approved"), "{out}");
+    let listed: Vec<Value> = serde_json::from_str(&api.cli(&[
+        "migrations",
+        "list",
+        "--status",
+        "approved",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let ids: Vec<&str> = listed.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(ids.contains(&search.as_str()) && ids.contains(&race.as_str()));
+    let by = listed.iter().find(|m| m["id"] == search.as_str()).unwrap()["updated_by"].clone();
+    assert!(by.as_str().unwrap().starts_with("cli:"), "{by}");
 }

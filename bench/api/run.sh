@@ -78,7 +78,10 @@ PORT_CH=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['tcp_p
 CH=(clickhouse-client --host 127.0.0.1 --port "$PORT_CH" --database costmill)
 
 PORT=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
-"$BIN" serve --listen "127.0.0.1:$PORT" > "$WORK/serve.log" 2>&1 &
+# BENCH_API_RESPONSE_CACHE=off: every request queries ClickHouse (the rollups' share of the figures).
+SERVE_ENV=()
+[ "${BENCH_API_RESPONSE_CACHE:-on}" = off ] && SERVE_ENV=(COSTMILL_SERVE__API_CACHE_MB=0)
+env "${SERVE_ENV[@]}" "$BIN" serve --listen "127.0.0.1:$PORT" > "$WORK/serve.log" 2>&1 &
 SERVE_PID=$!
 ready() { python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" "http://127.0.0.1:$PORT/readyz" 2>/dev/null; }
 for _ in $(seq 1 120); do
@@ -88,6 +91,7 @@ for _ in $(seq 1 120); do
 done
 ready || { echo "bench/api: costmill serve is not ready after 60 s" >&2; cat "$WORK/serve.log" >&2; exit 1; }
 
+echo "bench/api: response cache ${BENCH_API_RESPONSE_CACHE:-on}"
 echo "bench/api: costmill serve on 127.0.0.1:$PORT, ClickHouse $("${CH[@]}" --query 'SELECT version()'), $(nproc) cores"
 "${CH[@]}" --query "
     SELECT table, sum(rows), count(), formatReadableSize(sum(bytes))

@@ -160,6 +160,8 @@ async fn a_batch_over_several_months_lands_whole_or_not_at_all() {
     // One month had been swapped in before the failure; it is back to the old rows.
     assert_eq!(saboteur.swapped.lock().unwrap().len(), 1);
     assert_eq!(live_totals(&store, "billing").await, file_totals(&[old]));
+    // The rollups committed with focus_costs are back too.
+    assert_eq!(queries::rollup::differences(&store).await.unwrap(), vec![]);
     assert!(
         leftover_tables(&store).is_empty(),
         "{:?}",
@@ -223,10 +225,11 @@ async fn a_commit_killed_mid_swap_is_rolled_back_on_the_next_start() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let dropped = store.recover().await.unwrap();
     assert_eq!(live_totals(&store, "billing").await, before);
+    assert_eq!(queries::rollup::differences(&store).await.unwrap(), vec![]);
     assert_eq!(
         dropped.len(),
-        1,
-        "the dead batch's staging table: {dropped:?}"
+        3,
+        "the dead batch's staging tables (focus_costs and its two rollups): {dropped:?}"
     );
     assert!(leftover_tables(&store).is_empty());
     assert_eq!(
@@ -452,4 +455,15 @@ async fn a_month_in_part_files_is_replaced_as_one_set() {
         }
     }
     assert_eq!(live_totals(&store, "billing").await, expected);
+    // The rollups follow the replaced months and keep the others.
+    assert_eq!(queries::rollup::differences(&store).await.unwrap(), vec![]);
+    let rolled: String = http_query(
+        &store,
+        "SELECT toString(sum(billed)) FROM focus_costs_daily FORMAT TSV",
+    );
+    let expected_total: Decimal = expected.values().map(|(_, billed)| *billed).sum();
+    assert_eq!(
+        Decimal::from_str(rolled.trim()).unwrap().normalize(),
+        expected_total.normalize()
+    );
 }

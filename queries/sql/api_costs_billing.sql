@@ -1,24 +1,25 @@
--- REST API /v1/costs by a billing dimension of focus_costs (as sql/costs_by_group.sql): cost per
--- period (day, week from Monday, or month of ChargePeriodStart), group and currency, with filters
--- (empty array or '' = no filter). Ordered by group, currency, period so that pages are stable.
+-- REST API /v1/costs by a billing dimension (as sql/costs_by_group.sql, which reads focus_costs):
+-- cost per period (day, week from Monday, or month of the UTC charge day), group and currency,
+-- with filters (empty array or '' = no filter). Reads the exact daily rollup
+-- (migrations/007_rollups.sql), committed with focus_costs. Ordered by group, currency, period so
+-- that pages are stable. Tags: sql/api_costs_tag.sql.
 SELECT
-    multiIf({granularity:String} = 'day', toDate(ChargePeriodStart),
-            {granularity:String} = 'week', toMonday(ChargePeriodStart),
-            toStartOfMonth(ChargePeriodStart)) AS period,
+    multiIf({granularity:String} = 'day', day,
+            {granularity:String} = 'week', toMonday(day),
+            toStartOfMonth(day)) AS period,
     multiIf(
         {by:String} = 'provider', Provider,
         {by:String} = 'service', ServiceName,
         {by:String} = 'service-category', ServiceCategory,
         {by:String} = 'sub-account', SubAccountName,
-        {by:String} = 'region', RegionId,
-        x_TagValues[indexOf(x_TagKeys, {tag:String})]
+        RegionId
     ) AS grp,
     BillingCurrency AS currency,
-    sum(BilledCost) AS billed,
-    sum(EffectiveCost) AS effective,
-    sum(ListCost) AS list
-FROM focus_costs
-WHERE ChargePeriodStart >= {from:DateTime} AND ChargePeriodStart < {to:DateTime}
+    sum(billed) AS billed,
+    sum(effective) AS effective,
+    sum(list) AS list
+FROM focus_costs_daily
+WHERE day >= toDate({from:DateTime}) AND day < toDate({to:DateTime})
   AND (length({providers:Array(String)}) = 0 OR has({providers:Array(String)}, Provider))
   AND (length({cloud_services:Array(String)}) = 0 OR has({cloud_services:Array(String)}, ServiceName))
   AND (length({sub_accounts:Array(String)}) = 0 OR has({sub_accounts:Array(String)}, SubAccountName))

@@ -1,6 +1,7 @@
 -- REST API /v1/costs by an allocated owner (service, team or env): cost per period (day, week
 -- from Monday, or month), group and currency, with filters (empty array or '' = no filter).
--- Ordered by group, currency, period so that pages are stable.
+-- Ordered by group, currency, period so that pages are stable. Reads the exact daily rollup
+-- (migrations/007_rollups.sql), committed with allocations.
 SELECT
     multiIf({granularity:String} = 'day', day,
             {granularity:String} = 'week', toMonday(day),
@@ -10,7 +11,7 @@ SELECT
     sum(billed) AS billed,
     sum(effective) AS effective,
     toDecimal128(0, 18) AS list
-FROM allocations
+FROM allocations_daily
 WHERE day >= toDate({from:DateTime}) AND day < toDate({to:DateTime})
   AND (length({teams:Array(String)}) = 0 OR has({teams:Array(String)}, team))
   AND (length({services:Array(String)}) = 0 OR has({services:Array(String)}, service))

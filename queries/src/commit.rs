@@ -4,10 +4,12 @@
 //!    partitions never interleave: the second waits, then fails naming the holder) and creates a
 //!    private staging table `_costmill_staging_<batch>_<table>` like the live one.
 //! 2. The writer loads rows into [`Batch::staging`] and runs its checks **on staging**.
-//! 3. [`Batch::commit`] swaps the staged partitions into the live table. Before the first swap it
-//!    copies every live partition it will touch into a backup table (hard links, cheap) and logs
-//!    the plan in `batch_log`; if any swap fails, every partition of the batch is put back from
-//!    the backup, so a batch lands whole or not at all. A process that dies mid-swap leaves the
+//! 3. [`Batch::commit`] fills the staging tables of the table's rollups ([`crate::rollup`]) from
+//!    the staged rows and swaps the staged partitions into the live table, then the rollups'
+//!    into theirs, as one unit. Before the first swap it copies every live partition it will
+//!    touch (of the table and its rollups) into backup tables (hard links, cheap) and logs the
+//!    plan in `batch_log`; if any swap fails, every partition of the batch is put back from the
+//!    backups, so a batch lands whole or not at all. A process that dies mid-swap leaves the
 //!    backup and the `swapping` log row behind, and the next start ([`Store::recover`]) restores
 //!    from them.
 //!
@@ -24,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::lease::{self, Lease};
-use crate::{q, Dec18, Store, StoreError};
+use crate::{q, rollup, Dec18, Param, Store, StoreError};
 
 const STAGING_PREFIX: &str = "_costmill_staging_";
 const BACKUP_PREFIX: &str = "_costmill_backup_";
@@ -330,7 +332,8 @@ impl Batch {
         }
     }
 
-    /// Swap the staged partitions in (and drop the listed ones), all or nothing on failure.
+    /// Swap the staged partitions in (and drop the listed ones), with the table's rollups
+    /// ([`crate::rollup`]), all or nothing on failure.
     pub async fn commit(mut self, totals: BatchTotals) -> Result<CommitReport, StoreError> {
         if self.cancel.is_cancelled() {
             self.finish(
@@ -342,51 +345,28 @@ impl Batch {
             .await?;
             return Err(StoreError::Cancelled);
         }
+        let targets = match self.plan_targets().await {
+            Ok(targets) => targets,
+            Err(e) => {
+                self.cleanup().await;
+                return Err(e);
+            }
+        };
         let store = self.store.clone();
-        let live = self.spec.table;
-        let staged = store.partitions(&self.staging).await?;
-        let before: BTreeSet<String> = store
-            .partitions(live)
-            .await?
-            .into_iter()
-            .map(|p| p.id)
-            .collect();
-        let staged_ids: BTreeSet<&str> = staged.iter().map(|p| p.id.as_str()).collect();
-        let drops: Vec<String> = self
-            .drop
-            .iter()
-            .filter(|id| !staged_ids.contains(id.as_str()) && before.contains(*id))
-            .cloned()
-            .collect();
+        let main = &targets[0];
         // `<id> <name>`: the id to restore by, the name for people.
-        let plan: Vec<String> = staged
+        let plan: Vec<String> = main
+            .staged
             .iter()
             .map(|p| format!("{} {}", p.id, p.name))
-            .chain(drops.iter().map(|id| format!("{id} (dropped)")))
-            .collect();
-        let touched: Vec<String> = staged
-            .iter()
-            .map(|p| p.id.clone())
-            .chain(drops.iter().cloned())
+            .chain(main.drops.iter().map(|id| format!("{id} (dropped)")))
             .collect();
 
-        let backup = backup_name(&self.id, live);
-        store
-            .execute(
-                &q::staging_create()
-                    .bind_ident("staging", &backup)
-                    .bind_ident("live", live),
-            )
-            .await?;
-        for id in touched.iter().filter(|id| before.contains(*id)) {
-            store
-                .execute(
-                    &q::partition_copy()
-                        .bind_ident("backup", &backup)
-                        .bind_str("id", id)
-                        .bind_ident("live", live),
-                )
-                .await?;
+        for target in &targets {
+            if let Err(e) = target.back_up(&store).await {
+                self.cleanup().await;
+                return Err(e);
+            }
         }
         store
             .log_batch(&self.log_row("swapping", "", &plan, &totals))
@@ -394,36 +374,30 @@ impl Batch {
 
         let started = Instant::now();
         let mut failure = None;
-        for p in &staged {
-            let statement = match self.spec.swap {
-                Swap::Replace => q::partition_replace(),
-                Swap::Attach => q::partition_attach(),
-            }
-            .bind_ident("live", live)
-            .bind_str("id", &p.id)
-            .bind_ident("staging", &self.staging);
-            if let Err(e) = store.execute(&statement).await {
-                failure = Some((p.name.clone(), e));
+        for (i, target) in targets.iter().enumerate() {
+            // The observer follows the batch's own table (progress counts its partitions).
+            let observer = self.spec.observer.as_deref().filter(|_| i == 0);
+            if let Err(failed) = target.swap(&store, observer).await {
+                failure = Some(failed);
                 break;
-            }
-            if let Some(observer) = &self.spec.observer {
-                observer.partition_swapped(&p.name);
-            }
-        }
-        if failure.is_none() {
-            for id in &drops {
-                let statement = q::partition_drop()
-                    .bind_ident("live", live)
-                    .bind_str("id", id);
-                if let Err(e) = store.execute(&statement).await {
-                    failure = Some((id.clone(), e));
-                    break;
-                }
             }
         }
         let swap_elapsed = started.elapsed();
         if let Some((partition, error)) = failure {
-            let restored = restore(&store, live, &backup, &touched, &before).await;
+            let mut restored = Ok(());
+            for target in &targets {
+                let result = restore(
+                    &store,
+                    &target.table,
+                    &target.backup,
+                    &target.touched,
+                    &target.before,
+                )
+                .await;
+                if restored.is_ok() {
+                    restored = result;
+                }
+            }
             let error = StoreError::CommitFailed {
                 batch: self.id.clone(),
                 partition,
@@ -440,25 +414,84 @@ impl Batch {
                     .log_batch(&self.log_row("rolled back", &error.to_string(), &plan, &totals))
                     .await;
             }
-            // Otherwise the log stays at `swapping` with the backup kept: recovery finishes it.
+            // Otherwise the log stays at `swapping` with the backups kept: recovery finishes it.
             self.cleanup().await;
             return Err(error);
         }
         self.finish("committed", "", &plan, &totals).await?;
-        // After `committed` is logged: a crash before this drop leaves only a stale backup,
+        // After `committed` is logged: a crash before these drops leaves only stale backups,
         // which the next start removes.
-        if let Err(e) = store
-            .execute(&q::staging_drop().bind_ident("staging", &backup))
-            .await
-        {
-            tracing::warn!(table = %backup, error = %e, "could not drop the backup table; the next start removes it");
+        for target in &targets {
+            if let Err(e) = store
+                .execute(&q::staging_drop().bind_ident("staging", &target.backup))
+                .await
+            {
+                tracing::warn!(table = %target.backup, error = %e, "could not drop the backup table; the next start removes it");
+            }
         }
+        let main = targets.into_iter().next().expect("the batch's own table");
         Ok(CommitReport {
             batch_id: self.id.clone(),
-            partitions: staged.into_iter().map(|p| p.name).collect(),
-            dropped: drops,
+            partitions: main.staged.into_iter().map(|p| p.name).collect(),
+            dropped: main.drops,
             swap_elapsed,
         })
+    }
+
+    /// What the commit swaps: the batch's table first, then each rollup, filled here from the
+    /// staged rows.
+    async fn plan_targets(&self) -> Result<Vec<Target>, StoreError> {
+        let store = &self.store;
+        let live = self.spec.table;
+        let main = Target::plan(
+            store,
+            live,
+            self.staging.clone(),
+            backup_name(&self.id, live),
+            self.spec.swap,
+            &self.drop,
+            None,
+        )
+        .await?;
+        let mut targets = vec![main];
+        for rollup in rollup::rollups_of(live) {
+            debug_assert_eq!(
+                self.spec.swap,
+                Swap::Replace,
+                "rollups need replaced partitions"
+            );
+            let touched = rollup::partitions_of(rollup, &targets[0].touched);
+            let staging = staging_name(&self.id, rollup.table);
+            store
+                .execute(
+                    &q::staging_create()
+                        .bind_ident("staging", &staging)
+                        .bind_ident("live", rollup.table),
+                )
+                .await?;
+            store
+                .execute(
+                    &(rollup.fill)()
+                        .bind_ident("rollup", &staging)
+                        .bind_ident("staging", &self.staging)
+                        .bind_ident("live", live)
+                        .bind("partitions", Param::StrArray(targets[0].touched.clone()))
+                        .bind("rollup_partitions", Param::StrArray(touched.clone())),
+                )
+                .await?;
+            let target = Target::plan(
+                store,
+                rollup.table,
+                staging,
+                backup_name(&self.id, rollup.table),
+                Swap::Replace,
+                &touched.iter().cloned().collect(),
+                Some(touched.clone()),
+            )
+            .await?;
+            targets.push(target);
+        }
+        Ok(targets)
     }
 
     /// Give up: drop the staging table, log why, release the lease. The live table is untouched.
@@ -483,17 +516,139 @@ impl Batch {
     }
 
     async fn cleanup(&mut self) {
-        if let Err(e) = self
-            .store
-            .execute(&q::staging_drop().bind_ident("staging", &self.staging))
-            .await
-        {
-            tracing::warn!(table = %self.staging, error = %e, "could not drop the staging table; the next start removes it");
+        let rollups = rollup::rollups_of(self.spec.table)
+            .iter()
+            .map(|r| staging_name(&self.id, r.table));
+        for staging in std::iter::once(self.staging.clone()).chain(rollups) {
+            if let Err(e) = self
+                .store
+                .execute(&q::staging_drop().bind_ident("staging", &staging))
+                .await
+            {
+                tracing::warn!(table = %staging, error = %e, "could not drop the staging table; the next start removes it");
+            }
         }
         if let Some(lease) = self.lease.take() {
             if let Err(e) = lease.release().await {
                 tracing::warn!(error = %e, "could not release the writer lease; it expires within a minute");
             }
         }
+    }
+}
+
+/// One table a commit swaps: the batch's own, or one of its rollups.
+struct Target {
+    table: String,
+    staging: String,
+    backup: String,
+    swap: Swap,
+    /// Staged partitions, swapped in.
+    staged: Vec<Partition>,
+    /// Live partitions dropped (touched, not staged, present).
+    drops: Vec<String>,
+    /// Every partition the commit may change: what a rollback restores.
+    touched: Vec<String>,
+    /// The live partitions before the commit.
+    before: BTreeSet<String>,
+}
+
+impl Target {
+    /// `drop`: partitions to drop where the live table has them and the batch stages none.
+    /// `touched`: every partition the commit may change; default: the staged and dropped ones.
+    async fn plan(
+        store: &Store,
+        table: &str,
+        staging: String,
+        backup: String,
+        swap: Swap,
+        drop: &BTreeSet<String>,
+        touched: Option<Vec<String>>,
+    ) -> Result<Target, StoreError> {
+        let staged = store.partitions(&staging).await?;
+        let before: BTreeSet<String> = store
+            .partitions(table)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        let staged_ids: BTreeSet<&str> = staged.iter().map(|p| p.id.as_str()).collect();
+        let drops: Vec<String> = drop
+            .iter()
+            .filter(|id| !staged_ids.contains(id.as_str()) && before.contains(*id))
+            .cloned()
+            .collect();
+        let touched = touched.unwrap_or_else(|| {
+            staged
+                .iter()
+                .map(|p| p.id.clone())
+                .chain(drops.iter().cloned())
+                .collect()
+        });
+        Ok(Target {
+            table: table.to_string(),
+            staging,
+            backup,
+            swap,
+            staged,
+            drops,
+            touched,
+            before,
+        })
+    }
+
+    /// Copy the live partitions the commit touches into the backup table (hard links).
+    async fn back_up(&self, store: &Store) -> Result<(), StoreError> {
+        store
+            .execute(
+                &q::staging_create()
+                    .bind_ident("staging", &self.backup)
+                    .bind_ident("live", &self.table),
+            )
+            .await?;
+        for id in self.touched.iter().filter(|id| self.before.contains(*id)) {
+            store
+                .execute(
+                    &q::partition_copy()
+                        .bind_ident("backup", &self.backup)
+                        .bind_str("id", id)
+                        .bind_ident("live", &self.table),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Swap the staged partitions in, then drop the dropped ones; the first failure stops.
+    async fn swap(
+        &self,
+        store: &Store,
+        observer: Option<&dyn CommitObserver>,
+    ) -> Result<(), (String, StoreError)> {
+        for p in &self.staged {
+            let statement = match self.swap {
+                Swap::Replace => q::partition_replace(),
+                Swap::Attach => q::partition_attach(),
+            }
+            .bind_ident("live", &self.table)
+            .bind_str("id", &p.id)
+            .bind_ident("staging", &self.staging);
+            store
+                .execute(&statement)
+                .await
+                .map_err(|e| (p.name.clone(), e))?;
+            if let Some(observer) = observer {
+                observer.partition_swapped(&p.name);
+            }
+        }
+        for id in &self.drops {
+            let statement = q::partition_drop()
+                .bind_ident("live", &self.table)
+                .bind_str("id", id);
+            store
+                .execute(&statement)
+                .await
+                .map_err(|e| (id.clone(), e))?;
+        }
+        Ok(())
     }
 }

@@ -13,6 +13,7 @@ pub mod migrations;
 pub mod money;
 pub mod native;
 mod recover;
+pub mod rollup;
 pub mod server;
 pub mod sql;
 pub mod store;
@@ -86,6 +87,12 @@ pub mod q {
         source_runs_status => "source_runs_status",
         source_runs_since => "source_runs_since",
         leases_table => "leases_table",
+        rollup_focus_costs_daily => "rollup_focus_costs_daily",
+        rollup_focus_tags_daily => "rollup_focus_tags_daily",
+        rollup_allocations_daily => "rollup_allocations_daily",
+        rollup_check_focus_costs_daily => "rollup_check_focus_costs_daily",
+        rollup_check_focus_tags_daily => "rollup_check_focus_tags_daily",
+        rollup_check_allocations_daily => "rollup_check_allocations_daily",
         // Allocation by day: multi-day charges, spans, conservation on staging.
         allocation_spread_inputs => "allocation_spread_inputs",
         allocation_spread_span => "allocation_spread_span",
@@ -115,6 +122,10 @@ pub mod q {
         tokens_list => "tokens_list",
         api_costs_owners => "api_costs_owners",
         api_costs_billing => "api_costs_billing",
+        api_costs_tag => "api_costs_tag",
+        api_data_generation => "api_data_generation",
+        workload_migrations_list => "workload_migrations_list",
+        workload_migration_events => "workload_migration_events",
         api_allocations => "api_allocations",
         api_service_teams => "api_service_teams",
         api_recommendations => "api_recommendations",
@@ -126,6 +137,9 @@ pub mod q {
         export_focus_services => "export_focus_services",
         // bench/api (#10)
         bench_api_recommendations => "bench_api_recommendations",
+        // price catalog (#9)
+        catalog_current => "catalog_current",
+        catalog_versions => "catalog_versions",
     }
 }
 

@@ -22,6 +22,9 @@ migrations! {
     4 => "004_utc_currency_idempotent_usage",
     5 => "005_alerts_deliveries_budgets",
     6 => "006_api_tokens",
+    7 => "007_rollups",
+    8 => "008_price_catalog",
+    9 => "009_workload_migrations",
 }
 
 impl Migration {

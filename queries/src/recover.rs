@@ -5,6 +5,7 @@ use clickhouse::Row;
 use serde::Deserialize;
 
 use crate::commit::{backup_name, batch_of, now_secs, restore, LogRow};
+use crate::rollup::{partitions_of, rollups_of};
 use crate::{lease, q, Store, StoreError};
 
 #[derive(Debug, Clone, Row, Deserialize)]
@@ -50,6 +51,22 @@ impl Store {
                 .filter_map(|p| p.split_once(' ').map(|(id, _)| id.to_string()))
                 .collect();
             restore(self, &batch.target, &backup, &ids, &saved).await?;
+            // The rollups committed with the table: their backups were made before `swapping`
+            // was logged.
+            for rollup in rollups_of(&batch.target) {
+                let backup = backup_name(&batch.batch_id, rollup.table);
+                if !tables.iter().any(|t| t.name == backup) {
+                    continue;
+                }
+                let saved: BTreeSet<String> = self
+                    .partitions(&backup)
+                    .await?
+                    .into_iter()
+                    .map(|p| p.id)
+                    .collect();
+                let ids = partitions_of(rollup, &ids);
+                restore(self, rollup.table, &backup, &ids, &saved).await?;
+            }
             tracing::warn!(batch = %batch.batch_id, table = %batch.target, "rolled back a commit interrupted by a crash");
             self.log_batch(&LogRow {
                 batch_id: batch.batch_id.clone(),

@@ -67,6 +67,15 @@ impl Store {
         })
     }
 
+    /// The same connection with a ClickHouse setting sent with every query (e.g.
+    /// `max_execution_time`).
+    pub fn with_setting(&self, name: &str, value: &str) -> Store {
+        Store {
+            client: self.client.clone().with_setting(name, value),
+            ..self.clone()
+        }
+    }
+
     /// Whether the server answers a query.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.client

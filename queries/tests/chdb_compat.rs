@@ -21,6 +21,12 @@ fn with_samples(mut query: Query) -> Query {
             "Identifier" if name == "database" => Param::Ident(DATABASE.into()),
             "Identifier" if name == "live" => Param::Ident("allocations".into()),
             "Identifier" if name == "backup" => Param::Ident(COMMIT_BACKUP.into()),
+            // A rollup's staging table, filled from its source's staging table.
+            "Identifier" if name == "rollup" => Param::Ident(format!(
+                "_costmill_staging_compat_{}",
+                query.name.trim_start_matches("rollup_")
+            )),
+            "Identifier" if query.name.starts_with("rollup_focus") => Param::Ident(STAGING.into()),
             "Identifier" if query.name.starts_with("focus") || query.name.starts_with("bench") => {
                 Param::Ident(STAGING.into())
             }
@@ -62,6 +68,9 @@ fn every_schema_and_query_file_runs_on_current_clickhouse() {
              VALUES ('provider', '2024-09-01 00:00:00', 1.5)"
         ),
         format!("CREATE TABLE {COMMIT_BACKUP} AS allocations"),
+        "CREATE TABLE _costmill_staging_compat_focus_costs_daily AS focus_costs_daily".to_string(),
+        "CREATE TABLE _costmill_staging_compat_focus_tags_daily AS focus_tags_daily".to_string(),
+        "CREATE TABLE _costmill_staging_compat_allocations_daily AS allocations_daily".to_string(),
         "INSERT INTO allocations (day, service, effective) VALUES ('2024-09-01', 'svc', 1.5)"
             .to_string(),
     ] {

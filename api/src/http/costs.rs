@@ -217,22 +217,26 @@ async fn fetch(
                     "team, service and env filter allocated owners; group by service, team or env to use them",
                 ));
             }
-            q::api_costs_billing()
-                .bind_str("by", by)
-                .bind_str("tag", tag)
-                .bind(
-                    "providers",
-                    Param::StrArray(list("provider", &query.provider)?),
-                )
-                .bind(
-                    "cloud_services",
-                    Param::StrArray(list("cloud_service", &query.cloud_service)?),
-                )
-                .bind(
-                    "sub_accounts",
-                    Param::StrArray(list("sub_account", &query.sub_account)?),
-                )
-                .bind("regions", Param::StrArray(list("region", &query.region)?))
+            if by == "tag" {
+                q::api_costs_tag()
+            } else {
+                q::api_costs_billing()
+            }
+            .bind_str("by", by)
+            .bind_str("tag", tag)
+            .bind(
+                "providers",
+                Param::StrArray(list("provider", &query.provider)?),
+            )
+            .bind(
+                "cloud_services",
+                Param::StrArray(list("cloud_service", &query.cloud_service)?),
+            )
+            .bind(
+                "sub_accounts",
+                Param::StrArray(list("sub_account", &query.sub_account)?),
+            )
+            .bind("regions", Param::StrArray(list("region", &query.region)?))
         }
     };
     let sql = sql

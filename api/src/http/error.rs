@@ -20,7 +20,8 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// unauthorized, forbidden, bad_request, not_found, unavailable or internal.
+    /// unauthorized, forbidden, bad_request, not_found, conflict, unavailable, overloaded or
+    /// internal.
     pub code: String,
     pub message: String,
 }
@@ -50,6 +51,15 @@ impl ApiError {
         }
     }
 
+    /// The request does not fit the resource's current state (e.g. approving an applied move).
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: message.into(),
+        }
+    }
+
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::NOT_FOUND,
@@ -65,6 +75,19 @@ impl ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "unavailable",
             message: "the cost store did not answer; retry later (the server log has details)"
+                .into(),
+        }
+    }
+}
+
+impl ApiError {
+    /// Too many requests in flight: answered at once with 503 and `Retry-After`, rather than
+    /// queued until the caller gives up.
+    pub fn overloaded() -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "overloaded",
+            message: "too many requests at once; retry after the number of seconds in Retry-After"
                 .into(),
         }
     }
@@ -89,6 +112,12 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("header"));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            let seconds = if self.code == "overloaded" { "1" } else { "5" };
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.parse().expect("header"));
         }
         response
     }

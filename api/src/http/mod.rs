@@ -7,8 +7,10 @@
 //! Routes are registered through `utoipa_axum`, so the OpenAPI document lists exactly the routes
 //! that exist.
 mod auth;
+mod cache;
 mod costs;
 mod error;
+pub(crate) mod migrations;
 mod openapi;
 mod paging;
 mod resources;
@@ -25,6 +27,7 @@ use queries::Store;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use cache::{Admission, ResponseCache};
 pub use error::ApiError;
 
 use crate::config::Config;
@@ -40,12 +43,21 @@ pub struct AppState {
     pub metrics: Metrics,
     pub tokens: TokenCache,
     pub config: Arc<Config>,
+    pub cache: ResponseCache,
+    pub admission: Admission,
 }
 
 impl AppState {
     pub fn new(store: Store, config: Arc<Config>, metrics: Metrics) -> AppState {
+        // A query past its time is stopped by ClickHouse, not left running for nobody.
+        let store = store.with_setting(
+            "max_execution_time",
+            &config.serve.api_query_timeout_secs.to_string(),
+        );
         AppState {
             tokens: TokenCache::new(store.clone()),
+            cache: ResponseCache::new(store.clone(), &config.serve),
+            admission: Admission::new(&config.serve),
             store,
             accepting: Arc::new(AtomicBool::new(true)),
             metrics,
@@ -62,6 +74,10 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(resources::explain))
         .routes(routes!(resources::sources))
         .routes(routes!(resources::recommendations))
+        .routes(routes!(migrations::migrations))
+        .routes(routes!(migrations::migration_detail))
+        .routes(routes!(migrations::approve_migration))
+        .routes(routes!(migrations::rollback_migration))
         .routes(routes!(resources::alerts))
         .routes(routes!(resources::acknowledge_alert))
         .routes(routes!(resources::budgets))
@@ -74,12 +90,16 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// The router every HTTP feature mounts on.
 pub fn router(state: AppState) -> Router {
     let (api, document) = api();
-    let api =
-        api.layer(axum::Extension(Arc::new(document)))
-            .route_layer(middleware::from_fn_with_state(
-                state.clone(),
-                auth::require_token,
-            ));
+    // Outermost last: the token is checked first, then the cache answers, then a request
+    // waits for its turn to query.
+    let api = api
+        .layer(axum::Extension(Arc::new(document)))
+        .route_layer(middleware::from_fn_with_state(state.clone(), cache::admit))
+        .route_layer(middleware::from_fn_with_state(state.clone(), cache::cached))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
