@@ -17,7 +17,7 @@ use queries::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::http::AppState;
+use crate::http::{AppState, ResponseCache};
 use crate::interrupt::cancel_on_signals;
 use crate::metrics::Metrics;
 use crate::status::RunFailure;
@@ -49,6 +49,7 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    let cache = state.cache.clone();
     let app = crate::http::router(state);
     // HTTP stays up while running jobs drain, /readyz answering 503, so a load balancer sees
     // the drain; it stops once the jobs have ended.
@@ -78,6 +79,7 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<()> {
         jobs.push(tokio::spawn(schedule_loop(
             store.clone(),
             metrics.clone(),
+            cache.clone(),
             config.clone(),
             source.clone(),
             schedule,
@@ -109,6 +111,7 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<()> {
 async fn schedule_loop(
     store: Store,
     metrics: Metrics,
+    cache: ResponseCache,
     config: Arc<Config>,
     source: SourceConfig,
     schedule: cron::Schedule,
@@ -127,6 +130,8 @@ async fn schedule_loop(
         if let Err(e) = scheduled_run(&store, &metrics, &config, &source, next, &shutdown).await {
             tracing::error!(source = source.name(), error = %format!("{e:#}"), "scheduled run failed");
         }
+        // What the run landed is answered at once, not after the cache's next look.
+        cache.invalidate().await;
         if shutdown.is_cancelled() {
             return;
         }

@@ -368,6 +368,59 @@ fn landing_run(runs: &[Run]) -> Option<Run> {
         .cloned()
 }
 
+/// `GET /v1/costs?by=team` summed per currency (every page fits in one).
+fn api_team_costs(serve: &Serve, token: &str) -> BTreeMap<String, Decimal> {
+    let request = format!(
+        "GET /v1/costs?by=team&page_size=10000 HTTP/1.0\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\r\n",
+        serve.addr
+    );
+    let Some((200, body)) = http(&serve.addr, request.as_bytes()) else {
+        return BTreeMap::new();
+    };
+    let page: Value = serde_json::from_str(&body).unwrap();
+    let mut sums = BTreeMap::<String, Decimal>::new();
+    for row in page["rows"].as_array().unwrap() {
+        *sums
+            .entry(row["currency"].as_str().unwrap().to_string())
+            .or_default() += dec(row["cost"].as_str().unwrap());
+    }
+    sums
+}
+
+#[test]
+fn what_a_scheduled_run_lands_is_answered_by_the_api_at_once() {
+    let site = Site::new("serve_cache");
+    let exports = site.path("exports");
+    let first = Input::generate(2_000, 21, 1);
+    write_parts(&exports, &first.parts(1));
+    // Writes of other processes are looked for once an hour here: only serve's own runs can
+    // make the kept answers go.
+    site.write_config(&format!(
+        "[serve]\napi_cache_check_ms = 3600000\n\n{}{}",
+        focus_source("aws-payer", &exports),
+        demo_allocation_toml()
+    ));
+    let out = site.run(&["tokens", "create", "--name", "grafana", "--scope", "read"]);
+    let token = out.lines().next().unwrap().trim().to_string();
+    let mut serve = site.serve("serve");
+    serve.wait_healthy();
+    wait_for(
+        Duration::from_secs(45),
+        || format!("{:?}\n{}", api_team_costs(&serve, &token), serve.logs()),
+        || (api_team_costs(&serve, &token) == first.totals.effective).then_some(()),
+    );
+    // A corrected export of the same month replaces the first; the next run lands it, allocates
+    // it, and the API answers the new figures, not the kept ones.
+    let second = Input::generate(2_000, 22, 1);
+    assert_ne!(second.totals.effective, first.totals.effective);
+    write_parts(&exports, &second.parts(1));
+    wait_for(
+        Duration::from_secs(45),
+        || format!("{:?}\n{}", api_team_costs(&serve, &token), serve.logs()),
+        || (api_team_costs(&serve, &token) == second.totals.effective).then_some(()),
+    );
+}
+
 #[test]
 fn serve_runs_a_scheduled_source_allocates_its_days_and_stops_on_sigterm() {
     let site = Site::new("serve_scheduled");

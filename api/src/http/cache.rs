@@ -6,7 +6,8 @@
 //! partition replace or drop changes and background merges do not), the token's scope and teams,
 //! the path and query, and the UTC date (budget forecasts depend on the day). The generation is
 //! read at most every `[serve] api_cache_check_ms` (default 1 s); a write through the API itself
-//! (acknowledging an alert) is seen at once. So an answer is never older than the data of
+//! (acknowledging an alert, approving a migration) and a scheduled run of `serve` itself are seen
+//! at once. So an answer is never older than the data of
 //! `api_cache_check_ms` ago, and it is computed exactly as an uncached answer would be.
 //!
 //! **Admission.** At most `[serve] api_max_concurrent` requests run their queries at once; one
