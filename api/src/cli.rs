@@ -113,6 +113,9 @@ pub enum Command {
     },
     /// The cheapest instances for a workload across providers, regions and spot/on demand.
     Placement(crate::optimize_cmd::PlacementArgs),
+    /// Spot and rightsizing recommendations for Kubernetes workloads, with their evidence
+    /// (stored for /v1/recommendations and the weekly email).
+    Recommend(crate::recommend_cmd::RecommendArgs),
     /// Workload migrations to cheaper capacity: list, show, approve, roll back.
     Migrations {
         #[command(subcommand)]
@@ -349,6 +352,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             let Loaded { config, .. } = loaded()?;
             let store = Store::open(&config.clickhouse, &config.data_dir).await?;
             crate::optimize_cmd::catalog(&store, command).await
+        }
+        Command::Recommend(args) => {
+            let Loaded { config, .. } = loaded()?;
+            let store = Store::open(&config.clickhouse, &config.data_dir).await?;
+            crate::recommend_cmd::run(&store, args).await
         }
         Command::Migrations { command } => {
             let Loaded { config, .. } = loaded()?;

@@ -12,6 +12,7 @@ mod metrics;
 mod migrations_cmd;
 mod optimize_cmd;
 mod progress;
+mod recommend_cmd;
 mod report;
 mod serve;
 mod showback;

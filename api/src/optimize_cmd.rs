@@ -158,7 +158,7 @@ async fn import(store: &Store, args: ImportArgs) -> Result<()> {
 
 /// The current stored catalog, or the embedded one when the table is empty; says which on
 /// standard error.
-async fn current_catalog(store: &Store, provider: &str) -> Result<Catalog> {
+pub(crate) async fn current_catalog(store: &Store, provider: &str) -> Result<Catalog> {
     let (rows, latest) = optimizer::store::current(store, provider).await?;
     if rows.is_empty() {
         eprintln!(

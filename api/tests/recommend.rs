@@ -1,0 +1,277 @@
+//! `costmill recommend` through the binary on a real ClickHouse: two weeks of hourly pod windows
+//! of four workloads (a web service over-requested, a database that refuses spot, a crawler using
+//! what it asks, a GPU trainer) with their allocated cost; spot figures checked against the
+//! cheapest packing computed here from the catalog CSV with plain code, rightsizing against hand
+//! arithmetic.
+use std::path::Path;
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+mod common;
+use common::{costmill, dec, Db};
+
+const START: &str = "2026-10-01 00:00:00";
+const HOURS: u64 = 14 * 24;
+
+/// One workload: namespace, name, replicas, requests (CPU, GiB, GPUs), p95 usage (CPU, GiB),
+/// labels, allocated USD per day.
+struct Workload {
+    namespace: &'static str,
+    name: &'static str,
+    replicas: u64,
+    cpu: &'static str,
+    memory_gib: u64,
+    gpus: u64,
+    cpu_used: &'static str,
+    memory_used_gib: &'static str,
+    spot: &'static str,
+    per_day: &'static str,
+}
+
+const WORKLOADS: [Workload; 4] = [
+    Workload {
+        namespace: "payments",
+        name: "ledger",
+        replicas: 3,
+        cpu: "1",
+        memory_gib: 2,
+        gpus: 0,
+        cpu_used: "0.3",
+        memory_used_gib: "1",
+        spot: "",
+        per_day: "3",
+    },
+    Workload {
+        namespace: "payments",
+        name: "postgres",
+        replicas: 1,
+        cpu: "2",
+        memory_gib: 8,
+        gpus: 0,
+        cpu_used: "1.9",
+        memory_used_gib: "7.5",
+        spot: "never",
+        per_day: "6",
+    },
+    Workload {
+        namespace: "search",
+        name: "crawler",
+        replicas: 2,
+        cpu: "0.5",
+        memory_gib: 1,
+        gpus: 0,
+        cpu_used: "0.45",
+        memory_used_gib: "0.95",
+        spot: "allowed",
+        per_day: "1.5",
+    },
+    Workload {
+        namespace: "ml",
+        name: "trainer",
+        replicas: 1,
+        cpu: "8",
+        memory_gib: 32,
+        gpus: 1,
+        cpu_used: "7.5",
+        memory_used_gib: "30",
+        spot: "",
+        per_day: "40",
+    },
+];
+
+fn setup(db: &Db) {
+    db.query(&format!(
+        "INSERT INTO k8s_nodes SELECT 'prod', concat('node-', toString(number % 4)), \
+         concat('aws:///us-east-1a/i-0', toString(number % 4)), 'm5.4xlarge', 16, 68719476736, 1, \
+         toDateTime('{START}', 'UTC') + intDiv(number, 4) * 3600, \
+         toDateTime('{START}', 'UTC') + intDiv(number, 4) * 3600 + 3600, now() FROM numbers({})",
+        4 * HOURS
+    ));
+    for (i, w) in WORKLOADS.iter().enumerate() {
+        let gib = 1u64 << 30;
+        db.query(&format!(
+            "INSERT INTO k8s_pod_usage SELECT 'prod', concat('node-', toString((number + {i}) % 4)), \
+             '{ns}', concat('{name}-', toString(number % {r})), 'Deployment', '{name}', \
+             ['app', 'costmill.io/spot'], ['{name}', '{spot}'], \
+             toDateTime('{START}', 'UTC') + intDiv(number, {r}) * 3600, \
+             toDateTime('{START}', 'UTC') + intDiv(number, {r}) * 3600 + 3600, \
+             {cpu}, {cpu_used}, {mem}, {mem_used}, {gpus}, now() FROM numbers({n})",
+            ns = w.namespace,
+            name = w.name,
+            r = w.replicas,
+            spot = w.spot,
+            cpu = w.cpu,
+            cpu_used = w.cpu_used,
+            mem = w.memory_gib * gib,
+            mem_used = (dec(w.memory_used_gib) * Decimal::from(gib)).round(),
+            gpus = w.gpus,
+            n = w.replicas * HOURS,
+        ));
+        db.query(&format!(
+            "INSERT INTO allocations (day, service, team, env, currency, kind, method, input_ref, share, billed, effective, computed_at) \
+             SELECT toDate('{START}') + number, '{name}', '{ns}', 'prod', 'USD', 'rule', 'kubernetes requests', \
+             'k8s://prod/{ns}/{name}', 1, {per_day}, {per_day}, now() FROM numbers(14)",
+            ns = w.namespace,
+            name = w.name,
+            per_day = w.per_day,
+        ));
+    }
+}
+
+/// The cheapest spot packing of `replicas` × (cpu, GiB) on one AWS us-east-1 shape, from the
+/// catalog CSV: (instance type, nodes, spot price).
+fn cheapest_spot(replicas: u64, cpu: Decimal, gib: Decimal) -> (String, u64, Decimal) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../optimizer/data/catalog/aws.csv");
+    let mut best: Option<(Decimal, String, u64, Decimal)> = None;
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    for record in reader.records() {
+        let r = record.unwrap();
+        // provider,instance_type,vcpus,memory_gib,accelerator_name,accelerator_count,region,zone,price,spot
+        if &r[6] != "us-east-1" || r[9].is_empty() || !r[4].is_empty() {
+            continue;
+        }
+        let (vcpus, memory, spot) = (dec(&r[2]), dec(&r[3]), dec(&r[9]));
+        let per_node = (vcpus / cpu).floor().min((memory / gib).floor());
+        if per_node < Decimal::ONE {
+            continue;
+        }
+        let nodes = (Decimal::from(replicas) / per_node).ceil();
+        let total = nodes * spot;
+        if best.as_ref().is_none_or(|b| total < b.0) {
+            best = Some((total, r[1].to_string(), u64::try_from(nodes).unwrap(), spot));
+        }
+    }
+    let (_, instance_type, nodes, spot) = best.unwrap();
+    (instance_type, nodes, spot)
+}
+
+fn figure(rec: &Value, key: &str) -> Decimal {
+    dec(rec[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} in {rec}")))
+}
+
+#[test]
+fn spot_and_rightsizing_recommendations_carry_exact_figures_and_their_evidence() {
+    let db = Db::new("recommend");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("costmill.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n",
+            db.url, db.database
+        ),
+    )
+    .unwrap();
+    costmill(dir.path(), &config, &["db", "migrate"]);
+    setup(&db);
+
+    let out = costmill(dir.path(), &config, &["recommend", "--format", "json"]);
+    let recs: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let kinds: Vec<(String, String)> = recs
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap().into(),
+                r["workload"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let mut sorted = kinds.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            ("rightsize".to_string(), "k8s://prod/payments/ledger".to_string()),
+            ("spot".into(), "k8s://prod/payments/ledger".into()),
+            ("spot".into(), "k8s://prod/search/crawler".into()),
+        ],
+        "postgres refuses spot and uses what it asks; the trainer needs a GPU and uses what it asks"
+    );
+    // Best saving first.
+    let savings: Vec<Decimal> = recs.iter().map(|r| figure(r, "saving_monthly")).collect();
+    assert!(savings.windows(2).all(|w| w[0] >= w[1]), "{savings:?}");
+
+    for rec in &recs {
+        let workload = rec["workload"].as_str().unwrap();
+        let w = WORKLOADS
+            .iter()
+            .find(|w| workload.ends_with(&format!("/{}", w.name)))
+            .unwrap();
+        // 14 days of the allocated cost over 336 hours, for a month of 730 hours.
+        let current =
+            dec(w.per_day) * Decimal::from(14) / Decimal::from(HOURS) * Decimal::from(730);
+        assert_eq!(figure(rec, "current_monthly"), current.round_dp(6), "{rec}");
+        assert_eq!(rec["team"], w.namespace);
+        let proposed = figure(rec, "proposed_monthly");
+        assert_eq!(
+            figure(rec, "saving_monthly"),
+            figure(rec, "current_monthly") - proposed
+        );
+        match rec["kind"].as_str().unwrap() {
+            "spot" => {
+                let (instance_type, nodes, spot) =
+                    cheapest_spot(w.replicas, dec(w.cpu), Decimal::from(w.memory_gib));
+                let evidence = &rec["evidence"];
+                assert_eq!(
+                    evidence["candidate"]["instance_type"],
+                    instance_type.as_str(),
+                    "{rec}"
+                );
+                assert_eq!(evidence["candidate"]["nodes"], nodes, "{rec}");
+                assert_eq!(evidence["candidate"]["region"], "us-east-1");
+                assert_eq!(evidence["today"]["instance_type"], "m5.4xlarge");
+                // Nodes × spot × 730, plus nodes × 0.10 interruptions × 0.5 h × spot.
+                let n = Decimal::from(nodes);
+                let expected = n * spot * Decimal::from(730) + n * dec("0.10") * dec("0.5") * spot;
+                assert_eq!(proposed, expected.round_dp(6), "{rec}");
+            }
+            "rightsize" => {
+                // Ledger: CPU 0.3 × 1.2 = 0.36 of 1; memory 1 GiB × 1.2 → 1229 MiB of 2048.
+                assert_eq!(
+                    proposed,
+                    (current * dec("1229") / dec("2048")).round_dp(6),
+                    "{rec}"
+                );
+                assert_eq!(rec["evidence"]["proposed_requests"]["cpu"], "0.36");
+            }
+            other => panic!("kind {other}"),
+        }
+    }
+
+    // Stored for the API and the email: one computation, its rows all of one time.
+    let stored = db.query("SELECT count(), uniqExact(computed_at) FROM recommendations FORMAT TSV");
+    assert_eq!(stored.trim(), "3\t1");
+    // One kind at a time; a higher interruption rate for the family shrinks the spot saving.
+    let only: Vec<Value> = serde_json::from_str(&costmill(
+        dir.path(),
+        &config,
+        &[
+            "recommend",
+            "--kind",
+            "spot",
+            "--interruption-rate",
+            "aws=2",
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    assert!(only.iter().all(|r| r["kind"] == "spot") && !only.is_empty());
+    for rec in &only {
+        let before = recs
+            .iter()
+            .find(|r| r["kind"] == "spot" && r["workload"] == rec["workload"])
+            .unwrap();
+        assert!(
+            figure(rec, "saving_monthly") < figure(before, "saving_monthly"),
+            "{rec}"
+        );
+        assert_eq!(
+            rec["evidence"]["assumptions"]["interruptions_per_node_month"],
+            "2"
+        );
+    }
+}
