@@ -23,6 +23,20 @@ pub enum MigrationsCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: OutputFormat,
     },
+    /// Propose a spot migration for every latest spot recommendation (`costmill recommend`)
+    /// whose workload has no migration under way. Proposals move nothing until approved.
+    Plan {
+        /// Only recommendations saving at least this much a month.
+        #[arg(long, default_value = "0")]
+        min_saving: String,
+        /// The spot pool's node label, KEY=VALUE: the patch selects it and tolerates its taint.
+        #[arg(
+            long,
+            default_value = "karpenter.sh/capacity-type=spot",
+            value_name = "KEY=VALUE"
+        )]
+        spot_selector: String,
+    },
     /// One migration with its specs, evidence and audit trail, as JSON.
     Show { id: String },
     /// Allow a proposed migration; the executor applies it within the policy.
@@ -132,6 +146,30 @@ pub async fn run(store: &Store, command: MigrationsCommand) -> Result<()> {
                     }
                     println!("{table}");
                 }
+            }
+        }
+        MigrationsCommand::Plan {
+            min_saving,
+            spot_selector,
+        } => {
+            let min_saving: rust_decimal::Decimal = min_saving
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--min-saving {min_saving:?}: expected an amount"))?;
+            let (label, value) = spot_selector.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!("--spot-selector {spot_selector:?}: expected KEY=VALUE")
+            })?;
+            let pool = optimizer::plan::SpotPool {
+                label: label.trim().to_string(),
+                value: value.trim().to_string(),
+            };
+            let proposed = optimizer::plan::plan(store, &pool, min_saving, &actor()).await?;
+            if proposed.is_empty() {
+                println!(
+                    "nothing new to propose (no spot recommendation without a migration under way)"
+                );
+            }
+            for (id, workload) in proposed {
+                println!("proposed {id}: {workload} to the spot pool ({label}={value})");
             }
         }
         MigrationsCommand::Show { id } => {

@@ -274,4 +274,55 @@ fn spot_and_rightsizing_recommendations_carry_exact_figures_and_their_evidence()
             "2"
         );
     }
+
+    // The planner turns the latest spot recommendations into proposals, once per workload.
+    let out = costmill(dir.path(), &config, &["migrations", "plan"]);
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with("proposed mig-"))
+            .count(),
+        2,
+        "{out}"
+    );
+    let again = costmill(dir.path(), &config, &["migrations", "plan"]);
+    assert!(again.starts_with("nothing new to propose"), "{again}");
+    let proposals: Vec<Value> = serde_json::from_str(&costmill(
+        dir.path(),
+        &config,
+        &["migrations", "list", "--format", "json"],
+    ))
+    .unwrap();
+    let mut workloads: Vec<&str> = proposals
+        .iter()
+        .map(|m| m["workload"].as_str().unwrap())
+        .collect();
+    workloads.sort();
+    assert_eq!(
+        workloads,
+        ["k8s://prod/payments/ledger", "k8s://prod/search/crawler"]
+    );
+    for m in &proposals {
+        assert_eq!(m["status"], "proposed");
+        assert_eq!(m["kind"], "kubernetes");
+        let patch: Value = serde_json::from_str(m["spec_after"].as_str().unwrap()).unwrap();
+        let pod = &patch["spec"]["template"]["spec"];
+        assert_eq!(pod["nodeSelector"]["karpenter.sh/capacity-type"], "spot");
+        assert_eq!(pod["tolerations"][0]["effect"], "NoSchedule");
+        // The saving is the latest spot recommendation's (the one with interruption rate 2).
+        let rec = only
+            .iter()
+            .find(|r| r["workload"] == m["workload"])
+            .unwrap();
+        assert_eq!(
+            dec(m["saving_month"].as_str().unwrap()),
+            figure(rec, "saving_monthly")
+        );
+        assert!(
+            m["to_placement"]
+                .as_str()
+                .unwrap()
+                .contains("spot in us-east-1"),
+            "{m}"
+        );
+    }
 }

@@ -12,6 +12,7 @@
 pub mod catalog;
 pub mod migration;
 pub mod placement;
+pub mod plan;
 pub mod recommend;
 pub mod store;
 

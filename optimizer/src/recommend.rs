@@ -385,13 +385,20 @@ pub async fn compute(
     Ok(out)
 }
 
-/// Store one computation: every row gets the same `computed_at`, and an id stable per kind and
-/// workload.
+/// Store one computation: every row gets the same `computed_at`, later than any before (readers
+/// take the latest computation of each kind, so two in one second must not mix), and an id
+/// stable per kind and workload.
 pub async fn save(
     store: &Store,
     recommendations: &[Recommendation],
 ) -> Result<u32, RecommendError> {
-    let computed_at = chrono::Utc::now().timestamp() as u32;
+    #[derive(Row, Deserialize)]
+    struct Latest {
+        latest: u32,
+    }
+    let latest: Vec<Latest> = store.fetch_all(&q::recommendations_latest()).await?;
+    let computed_at = (chrono::Utc::now().timestamp() as u32)
+        .max(latest.first().map_or(0, |l| l.latest.saturating_add(1)));
     let error = |source| StoreError::Query {
         name: "insert into recommendations".into(),
         source,

@@ -129,6 +129,7 @@ pub mod q {
         recommend_k8s_workloads => "recommend_k8s_workloads",
         recommend_k8s_costs => "recommend_k8s_costs",
         recommend_k8s_span => "recommend_k8s_span",
+        recommendations_latest => "recommendations_latest",
         api_allocations => "api_allocations",
         api_service_teams => "api_service_teams",
         api_recommendations => "api_recommendations",

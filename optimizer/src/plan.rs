@@ -1,0 +1,134 @@
+//! The planner: spot recommendations become workload migration proposals
+//! ([`crate::migration`]), one per workload that has no migration under way. A proposal moves
+//! nothing: a person approves it, and an executor applies it.
+use queries::rows::RecommendationRow;
+use queries::{q, Param, Store};
+use rust_decimal::Decimal;
+
+use crate::migration::{self, Filter, MigrationError, Proposal, Status};
+
+/// Where spot pods go: the node label (and taint) of the spot pool.
+#[derive(Debug, Clone)]
+pub struct SpotPool {
+    pub label: String,
+    pub value: String,
+}
+
+impl Default for SpotPool {
+    /// Karpenter's capacity-type label.
+    fn default() -> Self {
+        SpotPool {
+            label: "karpenter.sh/capacity-type".into(),
+            value: "spot".into(),
+        }
+    }
+}
+
+impl SpotPool {
+    /// The strategic merge patch of the workload's pod template: select the spot pool and
+    /// tolerate its taint.
+    pub fn patch(&self) -> serde_json::Value {
+        serde_json::json!({
+            "spec": {"template": {"spec": {
+                "nodeSelector": {&self.label: &self.value},
+                "tolerations": [{
+                    "key": &self.label,
+                    "operator": "Equal",
+                    "value": &self.value,
+                    "effect": "NoSchedule",
+                }],
+            }}}
+        })
+    }
+}
+
+/// The statuses of a migration still under way (a new proposal would duplicate it).
+const UNDER_WAY: [Status; 5] = [
+    Status::Proposed,
+    Status::Approved,
+    Status::Applied,
+    Status::Failed,
+    Status::RollbackRequested,
+];
+
+/// A proposal for one spot recommendation.
+pub fn proposal(rec: &RecommendationRow, pool: &SpotPool) -> Result<Proposal, MigrationError> {
+    let evidence: serde_json::Value = serde_json::from_str(&rec.evidence).unwrap_or_default();
+    let candidate = &evidence["candidate"];
+    let today = &evidence["today"];
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let saving = rec
+        .saving_monthly
+        .to_decimal()
+        .map_err(MigrationError::Store)?;
+    Ok(Proposal {
+        kind: "kubernetes".into(),
+        workload: rec.workload.clone(),
+        team: rec.team.clone(),
+        service: rec.service.clone(),
+        env: String::new(),
+        from_placement: format!(
+            "{} {} on demand",
+            text(&today["provider"]),
+            text(&today["instance_type"])
+        ),
+        to_placement: format!(
+            "{} {} spot in {} ({}={})",
+            text(&candidate["provider"]),
+            text(&candidate["instance_type"]),
+            text(&candidate["region"]),
+            pool.label,
+            pool.value
+        ),
+        // The executor reads the live object when it applies the patch and records it then.
+        spec_before: String::new(),
+        spec_after: pool.patch().to_string(),
+        saving_month: saving,
+        currency: rec.currency.clone(),
+        evidence: rec.evidence.clone(),
+    })
+}
+
+/// Propose a migration for every latest spot recommendation saving at least `min_saving` a
+/// month whose workload has none under way. Returns the new proposals' ids and workloads.
+pub async fn plan(
+    store: &Store,
+    pool: &SpotPool,
+    min_saving: Decimal,
+    created_by: &str,
+) -> Result<Vec<(String, String)>, MigrationError> {
+    let recs: Vec<RecommendationRow> = store
+        .fetch_all(
+            &q::api_recommendations()
+                .bind_str("kind", "spot")
+                .bind("teams", Param::StrArray(vec![]))
+                .bind("offset", Param::Int(0))
+                .bind("limit", Param::Int(u64::MAX.into())),
+        )
+        .await?;
+    let mut under_way: std::collections::BTreeSet<String> = migration::list(
+        store,
+        &Filter {
+            statuses: UNDER_WAY.to_vec(),
+            ..Filter::default()
+        },
+    )
+    .await?
+    .into_iter()
+    .map(|m| m.workload)
+    .collect();
+    let mut out = Vec::new();
+    for rec in recs {
+        let saving = rec
+            .saving_monthly
+            .to_decimal()
+            .map_err(MigrationError::Store)?;
+        if saving < min_saving || under_way.contains(&rec.workload) {
+            continue;
+        }
+        let id = migration::propose(store, &proposal(&rec, pool)?, created_by).await?;
+        under_way.insert(rec.workload.clone());
+        out.push((id, rec.workload));
+    }
+    Ok(out)
+}
