@@ -337,7 +337,7 @@ pub fn recommend(
     Ok(out)
 }
 
-/// The window `[from, to)` in Unix seconds; default: the last `days` days of usage data.
+/// The window `[from, to)` in Unix seconds: the last `days` whole UTC days of usage data.
 pub async fn default_window(
     store: &Store,
     days: i64,
@@ -348,9 +348,12 @@ pub async fn default_window(
         last: u32,
     }
     let span: Vec<Span> = store.fetch_all(&q::recommend_k8s_span()).await?;
+    // Whole UTC days, as the allocated cost is per day: the window's hours and its cost agree.
+    const DAY: i64 = 86_400;
     Ok(span.first().filter(|s| s.last > 0).map(|s| {
-        let to = i64::from(s.last);
-        (to.saturating_sub(days * 86_400).max(i64::from(s.first)), to)
+        let to = (i64::from(s.last) + DAY - 1).div_euclid(DAY) * DAY;
+        let first = i64::from(s.first).div_euclid(DAY) * DAY;
+        ((to - days * DAY).max(first), to)
     }))
 }
 

@@ -385,7 +385,9 @@ impl Batch {
         let swap_elapsed = started.elapsed();
         if let Some((partition, error)) = failure {
             let mut restored = Ok(());
-            for target in &targets {
+            // Rollups first, the table itself last: its backup is what recovery looks for, so
+            // it must be the last one dropped.
+            for target in targets.iter().rev() {
                 let result = restore(
                     &store,
                     &target.table,

@@ -50,23 +50,31 @@ impl Store {
                 .iter()
                 .filter_map(|p| p.split_once(' ').map(|(id, _)| id.to_string()))
                 .collect();
-            restore(self, &batch.target, &backup, &ids, &saved).await?;
-            // The rollups committed with the table: their backups were made before `swapping`
-            // was logged.
+            // The rollups committed with the table first (their backups were made before
+            // `swapping` was logged; one already gone was restored by an earlier attempt), the
+            // table itself last: its backup, what this looks for, must be the last one dropped.
             for rollup in rollups_of(&batch.target) {
-                let backup = backup_name(&batch.batch_id, rollup.table);
-                if !tables.iter().any(|t| t.name == backup) {
+                let rollup_backup = backup_name(&batch.batch_id, rollup.table);
+                if !tables.iter().any(|t| t.name == rollup_backup) {
                     continue;
                 }
-                let saved: BTreeSet<String> = self
-                    .partitions(&backup)
+                let rollup_saved: BTreeSet<String> = self
+                    .partitions(&rollup_backup)
                     .await?
                     .into_iter()
                     .map(|p| p.id)
                     .collect();
-                let ids = partitions_of(rollup, &ids);
-                restore(self, rollup.table, &backup, &ids, &saved).await?;
+                let rollup_ids = partitions_of(rollup, &ids);
+                restore(
+                    self,
+                    rollup.table,
+                    &rollup_backup,
+                    &rollup_ids,
+                    &rollup_saved,
+                )
+                .await?;
             }
+            restore(self, &batch.target, &backup, &ids, &saved).await?;
             tracing::warn!(batch = %batch.batch_id, table = %batch.target, "rolled back a commit interrupted by a crash");
             self.log_batch(&LogRow {
                 batch_id: batch.batch_id.clone(),

@@ -173,7 +173,7 @@ pub async fn cached(State(state): State<AppState>, request: Request, next: Next)
         "{}\n{}\n{}\n{}",
         chrono::Utc::now().date_naive(),
         principal.scope.as_str(),
-        principal.teams.join(","),
+        principal.teams.join("\n"),
         request.uri()
     );
     if let Some(kept) = cache.get(generation, &key) {
