@@ -269,21 +269,10 @@ pub async fn propose(
         currency: proposal.currency.clone(),
         evidence: proposal.evidence.clone(),
     };
-    insert(store, "workload_migrations", &row).await?;
+    store
+        .insert_rows("workload_migrations", std::slice::from_ref(&row))
+        .await?;
     Ok(id)
-}
-
-async fn insert<T>(store: &Store, table: &str, row: &T) -> Result<(), StoreError>
-where
-    T: Row + for<'a> Row<Value<'a> = T> + Serialize,
-{
-    let error = |source| StoreError::Query {
-        name: format!("insert into {table}"),
-        source,
-    };
-    let mut insert = store.insert::<T>(table).await?;
-    insert.write(row).await.map_err(error)?;
-    insert.end().await.map_err(error)
 }
 
 /// Migrations with their status, newest first.
@@ -381,7 +370,9 @@ async fn record(
         status_after: to.as_str().to_string(),
         detail: detail.to_string(),
     };
-    insert(store, "migration_events", &event).await?;
+    store
+        .insert_rows("migration_events", std::slice::from_ref(&event))
+        .await?;
     Ok(())
 }
 

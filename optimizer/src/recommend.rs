@@ -402,19 +402,13 @@ pub async fn save(
     let latest: Vec<Latest> = store.fetch_all(&q::recommendations_latest()).await?;
     let computed_at = (chrono::Utc::now().timestamp() as u32)
         .max(latest.first().map_or(0, |l| l.latest.saturating_add(1)));
-    let error = |source| StoreError::Query {
-        name: "insert into recommendations".into(),
-        source,
-    };
-    let mut insert = store
-        .insert::<queries::rows::RecommendationRow>("recommendations")
-        .await?;
+    let mut rows = Vec::with_capacity(recommendations.len());
     for r in recommendations {
         let exact = |d: Decimal| {
             Dec18::from_decimal_exact(d.round_dp(18))
                 .ok_or_else(|| RecommendError::Amount(r.workload.clone()))
         };
-        let row = queries::rows::RecommendationRow {
+        rows.push(queries::rows::RecommendationRow {
             computed_at,
             id: format!("{}:{}", r.kind, r.workload),
             kind: r.kind.to_string(),
@@ -427,10 +421,9 @@ pub async fn save(
             saving_monthly: exact(r.saving_monthly)?,
             summary: r.summary.clone(),
             evidence: r.evidence.to_string(),
-        };
-        insert.write(&row).await.map_err(error)?;
+        });
     }
-    insert.end().await.map_err(error)?;
+    store.insert_rows("recommendations", &rows).await?;
     Ok(computed_at)
 }
 

@@ -244,14 +244,19 @@ impl Store {
             .await
     }
 
+    /// The ids of the partitions a table holds.
+    pub(crate) async fn partition_ids(&self, table: &str) -> Result<BTreeSet<String>, StoreError> {
+        Ok(self
+            .partitions(table)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect())
+    }
+
     pub(crate) async fn log_batch(&self, row: &LogRow) -> Result<(), StoreError> {
-        let error = |source| StoreError::Query {
-            name: "insert into batch_log".into(),
-            source,
-        };
-        let mut insert = self.insert::<LogRow>("batch_log").await?;
-        insert.write(row).await.map_err(error)?;
-        insert.end().await.map_err(error)
+        self.insert_rows("batch_log", std::slice::from_ref(row))
+            .await
     }
 }
 
@@ -567,12 +572,7 @@ impl Target {
         touched: Option<Vec<String>>,
     ) -> Result<Target, StoreError> {
         let staged = store.partitions(&staging).await?;
-        let before: BTreeSet<String> = store
-            .partitions(table)
-            .await?
-            .into_iter()
-            .map(|p| p.id)
-            .collect();
+        let before = store.partition_ids(table).await?;
         let staged_ids: BTreeSet<&str> = staged.iter().map(|p| p.id.as_str()).collect();
         let drops: Vec<String> = drop
             .iter()

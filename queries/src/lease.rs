@@ -81,18 +81,7 @@ pub fn process_info(what: &str) -> String {
 
 impl Store {
     async fn write_claim(&self, row: &ClaimRow) -> Result<(), StoreError> {
-        let mut insert = self.insert::<ClaimRow>("leases").await?;
-        insert
-            .write(row)
-            .await
-            .map_err(|source| StoreError::Query {
-                name: "insert into leases".into(),
-                source,
-            })?;
-        insert.end().await.map_err(|source| StoreError::Query {
-            name: "insert into leases".into(),
-            source,
-        })
+        self.insert_rows("leases", std::slice::from_ref(row)).await
     }
 
     /// The unexpired claims of a lease, the holder first.

@@ -1,5 +1,4 @@
 //! Recovery on start: finish what crashed runs left (see [`crate::commit`]).
-use std::collections::BTreeSet;
 
 use clickhouse::Row;
 use serde::Deserialize;
@@ -39,12 +38,7 @@ impl Store {
                 tracing::error!(batch = %batch.batch_id, table = %batch.target, "a commit was interrupted but its backup table is gone; the live table was left as it is");
                 continue;
             }
-            let saved: BTreeSet<String> = self
-                .partitions(&backup)
-                .await?
-                .into_iter()
-                .map(|p| p.id)
-                .collect();
+            let saved = self.partition_ids(&backup).await?;
             let ids: Vec<String> = batch
                 .partitions
                 .iter()
@@ -58,12 +52,7 @@ impl Store {
                 if !tables.iter().any(|t| t.name == rollup_backup) {
                     continue;
                 }
-                let rollup_saved: BTreeSet<String> = self
-                    .partitions(&rollup_backup)
-                    .await?
-                    .into_iter()
-                    .map(|p| p.id)
-                    .collect();
+                let rollup_saved = self.partition_ids(&rollup_backup).await?;
                 let rollup_ids = partitions_of(rollup, &ids);
                 restore(
                     self,

@@ -138,6 +138,22 @@ impl Store {
         ))
     }
 
+    /// Insert `rows` into `table` in one RowBinary insert (one new part).
+    pub async fn insert_rows<T>(&self, table: &str, rows: &[T]) -> Result<(), StoreError>
+    where
+        T: Row + for<'a> Row<Value<'a> = T> + serde::Serialize,
+    {
+        let error = |source| StoreError::Query {
+            name: format!("insert into {table}"),
+            source,
+        };
+        let mut insert = self.insert::<T>(table).await?;
+        for row in rows {
+            insert.write(row).await.map_err(error)?;
+        }
+        insert.end().await.map_err(error)
+    }
+
     /// Start a RowBinary insert into `table`.
     pub async fn insert<T: Row>(
         &self,
