@@ -361,7 +361,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Migrations { command } => {
             let Loaded { config, .. } = loaded()?;
             let store = Store::open(&config.clickhouse, &config.data_dir).await?;
-            crate::migrations_cmd::run(&store, command).await
+            crate::migrations_cmd::run(&store, &config.migrations, command).await
         }
         Command::Placement(args) => {
             let Loaded { config, .. } = loaded()?;

@@ -29,6 +29,8 @@ pub struct Config {
     pub budgets: Vec<BudgetConfig>,
     /// The weekly email report.
     pub email: EmailConfig,
+    /// Workload migrations: the policy and the executors (`costmill migrations execute`).
+    pub migrations: optimizer::execute::MigrationsConfig,
 }
 
 /// `[serve]` in costmill.toml.
@@ -84,6 +86,7 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             budgets: Vec::new(),
             email: EmailConfig::default(),
+            migrations: optimizer::execute::MigrationsConfig::default(),
         }
     }
 }
@@ -223,6 +226,20 @@ impl Config {
             }
         }
         problems.extend(alerts::email::validate(&self.email));
+        if let Err(e) = self.migrations.schedule.parse::<cron::Schedule>() {
+            problems.push((
+                "migrations.schedule".into(),
+                format!(
+                    "`{}` is not a cron expression with seconds: {e}",
+                    self.migrations.schedule
+                ),
+            ));
+        }
+        if let Err(optimizer::policy::PolicyError::Invalid { key, reason }) =
+            self.migrations.policy.compile()
+        {
+            problems.push((format!("migrations.policy.{key}"), reason));
+        }
         if !["starttls", "tls", "none"].contains(&self.email.smtp.security.as_str()) {
             problems.push((
                 "email.smtp.security".into(),

@@ -2,10 +2,13 @@
 //! the weekly email on `[email] schedule`, and every five minutes the retry of deliveries that
 //! failed (a Slack or SMTP outage loses nothing: it is sent when the peer is back).
 //!
-//! Every job sends messages, so each tick first takes the one lease [`SEND_LEASE`] (waiting up to
-//! ten minutes for another job, or another process, to finish): two senders never read the same
-//! delivery records at once, so no message is sent twice. `costmill alerts check` and
-//! `costmill report email` take it too.
+//! Every one of those sends messages, so each tick first takes the one lease [`SEND_LEASE`]
+//! (waiting up to ten minutes for another job, or another process, to finish): two senders never
+//! read the same delivery records at once, so no message is sent twice. `costmill alerts check`
+//! and `costmill report email` take it too.
+//!
+//! With a migration executor configured, the executor run (`costmill migrations execute`) runs
+//! on `[migrations] schedule` too; it takes its own lease, not the senders'.
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -35,6 +38,17 @@ fn alert_check(store: Store, config: Arc<Config>) -> Tick {
     Box::pin(async move {
         let today = Utc::now().date_naive();
         crate::alerts_cmd::check_and_notify(&store, &config, today, true, false).await
+    })
+}
+
+fn migrations_run(store: Store, config: Arc<Config>) -> Tick {
+    Box::pin(async move {
+        let items =
+            crate::migrations_exec::execute(&store, &config.migrations, false, None).await?;
+        for i in &items {
+            tracing::info!(migration = %i.id, workload = %i.workload, step = i.step, result = i.result, message = %i.message, "migration");
+        }
+        Ok(())
     })
 }
 
@@ -72,6 +86,22 @@ pub fn spawn(
             config.alerts.schedule
         ),
     )];
+    if config.migrations.any_executor() {
+        jobs.push((
+            "migrations",
+            config.migrations.schedule.as_str(),
+            migrations_run,
+            format!(
+                "migrations: {} (approved moves and rollbacks{})",
+                config.migrations.schedule,
+                if config.migrations.policy.dry_run {
+                    ", dry run"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
     if !config.email.teams.is_empty() || !config.email.finops.is_empty() {
         jobs.push((
             "email",
@@ -124,6 +154,9 @@ async fn job_loop(
         let run = async {
             let owner = queries::commit::new_batch_id();
             let what = format!("costmill serve, job `{name}`");
+            if name == "migrations" {
+                return job(store.clone(), config.clone()).await;
+            }
             let lease = send_lease(&store, &owner, &what, &shutdown).await?;
             let result = job(store.clone(), config.clone()).await;
             lease.release().await?;

@@ -10,6 +10,7 @@ mod interrupt;
 mod jobs;
 mod metrics;
 mod migrations_cmd;
+mod migrations_exec;
 mod optimize_cmd;
 mod progress;
 mod recommend_cmd;

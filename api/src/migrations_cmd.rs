@@ -37,6 +37,35 @@ pub enum MigrationsCommand {
         )]
         spot_selector: String,
     },
+    /// Propose moving the pending jobs of a Slurm account (or every account) from a partition
+    /// to another, such as a spot partition; the executor (`[migrations.slurm]`) moves the jobs
+    /// still pending when it runs, with `scontrol update`.
+    ProposeSlurm {
+        /// The cluster, as named in `[[migrations.slurm.clusters]]`.
+        #[arg(long)]
+        cluster: String,
+        /// The partition the jobs wait in.
+        #[arg(long)]
+        partition: String,
+        /// Only this account's jobs; `*` for every account.
+        #[arg(long, default_value = "*")]
+        account: String,
+        /// The partition they move to.
+        #[arg(long, default_value = "spot")]
+        to: String,
+        /// Do not mark moved jobs requeueable (by default a preempted spot job is requeued,
+        /// not lost).
+        #[arg(long)]
+        no_requeue: bool,
+        /// The team and service the moved jobs are billed to (for lists, policy and the API).
+        #[arg(long, default_value = "")]
+        team: String,
+        #[arg(long, default_value = "")]
+        service: String,
+        /// Your estimate of the saving per month, if you have one (kept as given).
+        #[arg(long, default_value = "0")]
+        saving_month: String,
+    },
     /// One migration with its specs, evidence and audit trail, as JSON.
     Show { id: String },
     /// Allow a proposed migration; the executor applies it within the policy.
@@ -45,6 +74,28 @@ pub enum MigrationsCommand {
         /// Why (kept in the audit trail).
         #[arg(long, default_value = "")]
         reason: String,
+    },
+    /// Carry out approved migrations and requested rollbacks within `[migrations.policy]`
+    /// (what `costmill serve` does on `[migrations] schedule`). A dry run unless --apply or
+    /// `dry_run = false`: then it only shows what each executor would send.
+    Execute {
+        /// Change the workloads (overrides the policy's dry_run for this run).
+        #[arg(long)]
+        apply: bool,
+        /// Only this migration.
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// The saving of moved workloads measured from their allocated cost before and after the
+    /// move, beside the estimate (run `costmill allocate` over the days after a move first).
+    Report {
+        /// Whole days measured on each side of the move.
+        #[arg(long, default_value_t = 14)]
+        days: u32,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
     },
     /// Ask for an applied (or failed) migration to be undone by the executor.
     Rollback {
@@ -60,8 +111,30 @@ fn actor() -> String {
     format!("cli:{user}")
 }
 
-pub async fn run(store: &Store, command: MigrationsCommand) -> Result<()> {
+pub async fn run(
+    store: &Store,
+    config: &optimizer::execute::MigrationsConfig,
+    command: MigrationsCommand,
+) -> Result<()> {
     match command {
+        MigrationsCommand::Execute { apply, id, format } => {
+            let dry_run = config.policy.dry_run && !apply;
+            let items = crate::migrations_exec::execute(store, config, apply, id).await?;
+            crate::migrations_exec::print_run(&items, dry_run, format)?;
+            let failed = items
+                .iter()
+                .filter(|i| matches!(i.result, "failed" | "error"))
+                .count();
+            if failed > 0 {
+                anyhow::bail!(
+                    "{failed} migration(s) failed or could not be carried out (see above)"
+                );
+            }
+        }
+        MigrationsCommand::Report { days, format } => {
+            let rows = optimizer::report::measure(store, days, chrono::Utc::now()).await?;
+            crate::migrations_exec::print_report(&rows, format)?;
+        }
         MigrationsCommand::List {
             statuses,
             teams,
@@ -171,6 +244,40 @@ pub async fn run(store: &Store, command: MigrationsCommand) -> Result<()> {
             for (id, workload) in proposed {
                 println!("proposed {id}: {workload} to the spot pool ({label}={value})");
             }
+        }
+        MigrationsCommand::ProposeSlurm {
+            cluster,
+            partition,
+            account,
+            to,
+            no_requeue,
+            team,
+            service,
+            saving_month,
+        } => {
+            let saving: rust_decimal::Decimal = saving_month.parse().map_err(|_| {
+                anyhow::anyhow!("--saving-month {saving_month:?}: expected an amount")
+            })?;
+            let evidence = serde_json::json!({
+                "saving_month": if saving.is_zero() { "not estimated".to_string() } else { format!("{saving} (given by {})", actor()) },
+            });
+            let proposal = optimizer::execute::slurm::proposal(
+                &cluster,
+                &partition,
+                &account,
+                &to,
+                !no_requeue,
+                saving,
+                "USD",
+                evidence,
+                &team,
+                &service,
+            );
+            let id = migration::propose(store, &proposal, &actor()).await?;
+            println!(
+                "proposed {id}: pending jobs of {} on {cluster}/{partition} to {to}; approve it with `costmill migrations approve {id}`",
+                if account == "*" { "every account".to_string() } else { format!("account {account}") }
+            );
         }
         MigrationsCommand::Show { id } => {
             let row = migration::get(store, &id).await?;

@@ -80,6 +80,11 @@ pub struct PlacementArgs {
     /// node), by the binding resource), cheapest total first.
     #[arg(long, value_name = "N")]
     pub replicas: Option<u64>,
+    /// Also write the choices shown as a SkyPilot task (`resources.any_of`, `use_spot` per
+    /// choice) to FILE, for `sky launch` elsewhere; with --replicas, on the best choice's node
+    /// count.
+    #[arg(long, value_name = "FILE")]
+    pub skypilot_task: Option<std::path::PathBuf>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
 }
@@ -281,19 +286,43 @@ pub async fn placement(store: &Store, args: PlacementArgs) -> Result<()> {
     };
     let catalog = current_catalog(store, "").await?;
     let index = PlacementIndex::new(catalog.offers);
-    let rows: Vec<ChoiceJson> = match args.replicas {
-        None => index
-            .place(&request, args.limit)?
-            .iter()
-            .map(|c| choice_json(c, None))
-            .collect(),
+    let (rows, task): (Vec<ChoiceJson>, String) = match args.replicas {
+        None => {
+            let choices = index.place(&request, args.limit)?;
+            (
+                choices.iter().map(|c| choice_json(c, None)).collect(),
+                optimizer::skypilot::task_yaml("costmill-placement", &choices, 1),
+            )
+        }
         Some(0) => bail!("--replicas must be at least 1"),
-        Some(n) => index
-            .pack(&request, n, args.limit)?
-            .iter()
-            .map(|p| choice_json(&p.choice, Some(p)))
-            .collect(),
+        Some(n) => {
+            let packed = index.pack(&request, n, args.limit)?;
+            let choices: Vec<_> = packed.iter().map(|p| p.choice.clone()).collect();
+            let nodes = packed.first().map_or(1, |p| p.nodes);
+            (
+                packed
+                    .iter()
+                    .map(|p| choice_json(&p.choice, Some(p)))
+                    .collect(),
+                optimizer::skypilot::task_yaml("costmill-placement", &choices, nodes),
+            )
+        }
     };
+    if let Some(path) = &args.skypilot_task {
+        if rows.is_empty() {
+            bail!(
+                "no feasible choice: no SkyPilot task written to {}",
+                path.display()
+            );
+        }
+        std::fs::write(path, task)
+            .with_context(|| format!("could not write the SkyPilot task {}", path.display()))?;
+        eprintln!(
+            "wrote the SkyPilot task {} ({} choices)",
+            path.display(),
+            rows.len()
+        );
+    }
     match args.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         OutputFormat::Csv => {

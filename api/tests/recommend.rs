@@ -326,3 +326,177 @@ fn spot_and_rightsizing_recommendations_carry_exact_figures_and_their_evidence()
         );
     }
 }
+
+/// Migrations carried out on the fake Kubernetes API server (testing/fake-kube, whose `prod`
+/// fixtures hold the same workloads): dry run first, then the move, an automatic rollback of a
+/// move that stays Pending, a rollback a person asks for, and the saving measured afterwards.
+#[test]
+fn approved_migrations_move_workloads_on_the_cluster_and_are_measured_after() {
+    let kube = common::FakeKube::start("prod");
+    let db = Db::new("migrations_exec");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("costmill.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n\n\
+             [migrations.kubernetes]\nclusters = [{{ name = \"prod\", url = \"{}\" }}]\n\
+             rollout_timeout_secs = 3\npoll_secs = 0.2\n",
+            db.url, db.database, kube.url
+        ),
+    )
+    .unwrap();
+    costmill(dir.path(), &config, &["db", "migrate"]);
+    setup(&db);
+    costmill(dir.path(), &config, &["recommend"]);
+    costmill(dir.path(), &config, &["migrations", "plan"]);
+    let list = |status: &str| -> Vec<Value> {
+        serde_json::from_str(&costmill(
+            dir.path(),
+            &config,
+            &["migrations", "list", "--status", status, "--format", "json"],
+        ))
+        .unwrap()
+    };
+    let id_of = |workload: &str| -> String {
+        list("proposed")
+            .iter()
+            .chain(list("approved").iter())
+            .find(|m| m["workload"] == workload)
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no migration of {workload}"))
+    };
+    let ledger = id_of("k8s://prod/payments/ledger");
+    let crawler = id_of("k8s://prod/search/crawler");
+    let status = |id: &str| -> String {
+        let shown: Value =
+            serde_json::from_str(&costmill(dir.path(), &config, &["migrations", "show", id]))
+                .unwrap();
+        shown["status"].as_str().unwrap().to_string()
+    };
+    let execute = |args: &[&str]| -> Vec<Value> {
+        let mut all = vec!["migrations", "execute", "--format", "json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&costmill(dir.path(), &config, &all)).unwrap()
+    };
+    costmill(dir.path(), &config, &["migrations", "approve", &ledger]);
+
+    // The policy's default is a dry run: the executor reads and previews, nothing is patched.
+    let items = execute(&[]);
+    assert_eq!(items.len(), 1, "only the approved one: {items:?}");
+    assert_eq!(items[0]["id"], ledger.as_str());
+    assert_eq!(items[0]["result"], "would apply");
+    assert!(kube.patches("deployments/ledger").is_empty());
+    assert_eq!(status(&ledger), "approved");
+
+    // For real: one strategic merge patch adding the spot selector; the rollout is healthy.
+    let items = execute(&["--apply"]);
+    assert_eq!(items[0]["result"], "applied", "{items:?}");
+    let patches = kube.patches("deployments/ledger");
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert!(patches[0]["content_type"]
+        .as_str()
+        .unwrap()
+        .starts_with("application/strategic-merge-patch+json"));
+    let body: Value = match &patches[0]["body"] {
+        Value::String(text) => serde_json::from_str(text).unwrap(),
+        other => other.clone(),
+    };
+    assert_eq!(
+        body["spec"]["template"]["spec"]["nodeSelector"]["karpenter.sh/capacity-type"], "spot",
+        "{body}"
+    );
+    assert_eq!(status(&ledger), "applied");
+
+    // A move whose pods stay Pending is put back by the executor at once.
+    kube.control(
+        "/_fake/scenario",
+        &serde_json::json!({"search/crawler": "pending"}),
+    );
+    costmill(dir.path(), &config, &["migrations", "approve", &crawler]);
+    let items = execute(&["--apply", "--id", &crawler]);
+    assert_eq!(items[0]["result"], "failed, rolled back", "{items:?}");
+    let patches = kube.patches("deployments/crawler");
+    assert_eq!(patches.len(), 2, "the move and its undoing: {patches:?}");
+    assert!(patches[1]["content_type"]
+        .as_str()
+        .unwrap()
+        .starts_with("application/merge-patch+json"));
+    assert_eq!(status(&crawler), "rolled_back");
+
+    // A person asks for the ledger move to be undone; the next run restores the template.
+    costmill(dir.path(), &config, &["migrations", "rollback", &ledger]);
+    let items = execute(&["--apply"]);
+    assert_eq!(items[0]["step"], "rollback", "{items:?}");
+    assert_eq!(items[0]["result"], "rolled back", "{items:?}");
+    assert_eq!(kube.patches("deployments/ledger").len(), 2);
+    assert_eq!(status(&ledger), "rolled_back");
+    let shown: Value = serde_json::from_str(&costmill(
+        dir.path(),
+        &config,
+        &["migrations", "show", &ledger],
+    ))
+    .unwrap();
+    let trail: Vec<String> = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["actor"].as_str().unwrap(),
+                e["action"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(trail.len(), 4, "{trail:?}");
+    assert_eq!(trail[1], "executor:applied");
+    assert_eq!(trail[3], "executor:rolled back");
+
+    // The measured saving: a move applied ten days ago, its workload's allocated cost 3 USD a
+    // day for five days before and 1.2 a day for the nine whole days since. 730 / 24 days a
+    // month: 91.25 before, 36.5 after, 54.75 measured.
+    db.query(
+        "INSERT INTO workload_migrations (id, created_at, created_by, kind, workload, team, service, \
+         saving_month, currency) VALUES ('mig-old', now() - 20 * 86400, 'test', 'kubernetes', \
+         'k8s://prod/web/old', 'web', 'old', 50, 'USD')",
+    );
+    db.query(
+        "INSERT INTO migration_events (migration_id, seq, at, actor, action, status_before, \
+         status_after, detail) VALUES \
+         ('mig-old', 1, now() - 12 * 86400, 'cli:alice', 'approve', 'proposed', 'approved', ''), \
+         ('mig-old', 2, now() - 10 * 86400, 'executor', 'applied', 'approved', 'applied', '')",
+    );
+    db.query(
+        "INSERT INTO allocations (day, service, team, env, currency, kind, method, input_ref, share, billed, effective, computed_at) \
+         SELECT today() - 15 + number, 'old', 'web', 'prod', 'USD', 'rule', 'kubernetes requests', \
+         'k8s://prod/web/old', 1, 3, 3, now() FROM numbers(5)",
+    );
+    db.query(
+        "INSERT INTO allocations (day, service, team, env, currency, kind, method, input_ref, share, billed, effective, computed_at) \
+         SELECT today() - 10 + number, 'old', 'web', 'prod', 'USD', 'rule', 'kubernetes requests', \
+         'k8s://prod/web/old', 1, a, a, now() FROM (SELECT number, if(number = 0, toDecimal128('2', 18), toDecimal128('1.2', 18)) AS a FROM numbers(11))",
+    );
+    let report: Vec<Value> = serde_json::from_str(&costmill(
+        dir.path(),
+        &config,
+        &["migrations", "report", "--format", "json"],
+    ))
+    .unwrap();
+    let old = report.iter().find(|r| r["id"] == "mig-old").unwrap();
+    assert_eq!(old["before_days"], 5, "{old}");
+    // The day of the move (mixed, 2 USD) and today (not whole) are left out.
+    assert_eq!(old["after_days"], 9, "{old}");
+    assert_eq!(dec(old["before_monthly"].as_str().unwrap()), dec("91.25"));
+    assert_eq!(dec(old["after_monthly"].as_str().unwrap()), dec("36.5"));
+    assert_eq!(
+        dec(old["measured_saving_monthly"].as_str().unwrap()),
+        dec("54.75")
+    );
+    assert_eq!(
+        dec(old["estimated_saving_monthly"].as_str().unwrap()),
+        dec("50")
+    );
+    // The crawler never ran on spot: nothing to measure.
+    assert!(report.iter().all(|r| r["id"] != crawler.as_str()));
+}

@@ -10,10 +10,14 @@
 //! Recommendations (rightsizing, moves to spot) are meant to build on [`PlacementIndex`]: build
 //! it once from the current catalog and ask it for each workload.
 pub mod catalog;
+pub mod execute;
 pub mod migration;
 pub mod placement;
 pub mod plan;
+pub mod policy;
 pub mod recommend;
+pub mod report;
+pub mod skypilot;
 pub mod store;
 
 pub use catalog::{Accelerator, Catalog, CatalogError, CatalogRow, Offer};

@@ -10,8 +10,12 @@
 //! ```text
 //! proposed ──approve──▶ approved ──(executor) applied──▶ applied ──rollback──▶ rollback requested
 //!    │                     │                 └─failed──▶ failed ───rollback──▶      │
-//!    └──reject──▶ rejected ◀──reject──┘                                 (executor) rolled back
+//!    └──reject──▶ rejected ◀──reject──┘                     │          (executor) rolled back
+//!                                                            └──(executor) rolled back──▶ rolled back
 //! ```
+//!
+//! A move that does not become healthy is put back by the executor at once: `failed`, then
+//! `rolled back`, both by the executor.
 use std::time::Duration;
 
 use clickhouse::Row;
@@ -124,7 +128,11 @@ impl Action {
                 Failed,
                 "approved, rollback_requested",
             ),
-            Action::RolledBack => (&[RollbackRequested], RolledBack, "rollback_requested"),
+            Action::RolledBack => (
+                &[RollbackRequested, Failed],
+                RolledBack,
+                "rollback_requested, failed",
+            ),
         }
     }
 
@@ -394,6 +402,7 @@ mod tests {
             (A::Rollback, S::Applied, S::RollbackRequested),
             (A::Rollback, S::Failed, S::RollbackRequested),
             (A::RolledBack, S::RollbackRequested, S::RolledBack),
+            (A::RolledBack, S::Failed, S::RolledBack),
         ];
         let actions = [
             A::Approve,

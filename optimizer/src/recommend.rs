@@ -217,6 +217,9 @@ pub fn recommend(
         summary,
         evidence,
     };
+    let workload_evidence = serde_json::json!({
+        "cluster": w.cluster, "namespace": w.namespace, "kind": w.workload_kind, "name": w.workload,
+    });
     let current_evidence = serde_json::json!({
         "allocated_effective": effective.normalize().to_string(),
         "currency": cost.currency,
@@ -260,6 +263,7 @@ pub fn recommend(
                     proposed.round_dp(2)
                 );
                 let evidence = serde_json::json!({
+                    "workload": workload_evidence,
                     "current": current_evidence,
                     "today": {"instance_type": place.instance_type, "provider": place.provider, "zone": place.zone},
                     "candidate": {
@@ -319,6 +323,7 @@ pub fn recommend(
                     cost.currency
                 );
                 let evidence = serde_json::json!({
+                    "workload": workload_evidence,
                     "current": current_evidence,
                     "requests": {"cpu": cpu.normalize().to_string(), "memory_bytes": memory.normalize().to_string()},
                     "p95_usage": {"cpu": w.cpu_p95, "memory_bytes": w.memory_p95},

@@ -113,6 +113,9 @@ fn spot_and_rightsize_figures_are_the_hand_computed_ones() {
     assert_eq!(spot.evidence["candidate"]["instance_type"], "m6a.xlarge");
     assert_eq!(spot.evidence["candidate"]["nodes"], 1);
     assert_eq!(spot.evidence["replicas"], 3);
+    // What the executor needs to find the object it patches.
+    assert_eq!(spot.evidence["workload"]["kind"], "Deployment");
+    assert_eq!(spot.evidence["workload"]["namespace"], "payments");
     let rightsize = recs.iter().find(|r| r.kind == "rightsize").unwrap();
     // CPU 0.3 × 1.2 = 0.36 of 1; memory 1 GiB × 1.2 = 1228.8 MiB → 1229 MiB of 2048: the larger
     // ratio, 1229 / 2048 = 0.60009765625, bills 91.25 × that = 54.7589111328125.

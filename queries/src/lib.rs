@@ -126,6 +126,7 @@ pub mod q {
         api_data_generation => "api_data_generation",
         workload_migrations_list => "workload_migrations_list",
         workload_migration_events => "workload_migration_events",
+        migration_measured_costs => "migration_measured_costs",
         recommend_k8s_workloads => "recommend_k8s_workloads",
         recommend_k8s_costs => "recommend_k8s_costs",
         recommend_k8s_span => "recommend_k8s_span",

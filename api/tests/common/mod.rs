@@ -200,3 +200,82 @@ pub fn in_currency(from: &std::path::Path, to: &std::path::Path, currency: &str)
     }
     writer.flush().unwrap();
 }
+
+/// The fake Kubernetes API server (`testing/fake-kube`) serving one fixture directory on a free
+/// loopback port; stopped when dropped.
+pub struct FakeKube {
+    child: std::process::Child,
+    pub url: String,
+    pub addr: String,
+}
+
+impl FakeKube {
+    pub fn start(fixtures: &str) -> FakeKube {
+        use std::io::BufRead;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testing/fake-kube");
+        let mut child = std::process::Command::new("python3")
+            .arg(root.join("fake_kube.py"))
+            .arg("--fixtures")
+            .arg(root.join("fixtures").join(fixtures))
+            .args(["--port", "0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the fake Kubernetes API server");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        // Keep reading what it prints so that it never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("fake Kubernetes API server said {line:?}"))
+            .to_string();
+        let addr = url.trim_start_matches("http://").to_string();
+        FakeKube { child, url, addr }
+    }
+
+    /// POST a control request (`/_fake/scenario`, `/_fake/forbid`, `/_fake/reset`).
+    pub fn control(&self, path: &str, body: &Value) {
+        let body = body.to_string();
+        let request = format!(
+            "POST {path} HTTP/1.0\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        let (status, answer) = http(&self.addr, request.as_bytes()).expect("fake answers");
+        assert!(status < 300, "{path}: {status} {answer}");
+    }
+
+    /// Every API request it received: method, path, query, content_type, body.
+    pub fn requests(&self) -> Vec<Value> {
+        let request = format!(
+            "GET /_fake/requests HTTP/1.0\r\nHost: {}\r\n\r\n",
+            self.addr
+        );
+        let (status, body) = http(&self.addr, request.as_bytes()).expect("fake answers");
+        assert_eq!(status, 200, "{body}");
+        let value: Value = serde_json::from_str(&body).unwrap();
+        match value {
+            Value::Array(items) => items,
+            other => other["requests"].as_array().cloned().unwrap_or_default(),
+        }
+    }
+
+    /// The PATCH requests it received for one object path suffix (`deployments/ledger`).
+    pub fn patches(&self, object: &str) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| {
+                r["method"] == "PATCH" && r["path"].as_str().unwrap_or("").ends_with(object)
+            })
+            .collect()
+    }
+}
+
+impl Drop for FakeKube {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
