@@ -242,7 +242,11 @@ pub async fn run(
                 );
             }
             for (id, workload) in proposed {
-                println!("proposed {id}: {workload} to the spot pool ({label}={value})");
+                if workload.starts_with("slurm://") {
+                    println!("proposed {id}: {workload} to the cloud (a SkyPilot task)");
+                } else {
+                    println!("proposed {id}: {workload} to the spot pool ({label}={value})");
+                }
             }
         }
         MigrationsCommand::ProposeSlurm {

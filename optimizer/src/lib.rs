@@ -16,6 +16,7 @@ pub mod placement;
 pub mod plan;
 pub mod policy;
 pub mod recommend;
+pub mod recommend_slurm;
 pub mod report;
 pub mod skypilot;
 pub mod store;

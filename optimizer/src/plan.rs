@@ -1,4 +1,4 @@
-//! The planner: spot recommendations become workload migration proposals
+//! The planner: spot and cloud recommendations become workload migration proposals
 //! ([`crate::migration`]), one per workload that has no migration under way. A proposal moves
 //! nothing: a person approves it, and an executor applies it.
 use queries::rows::RecommendationRow;
@@ -89,23 +89,79 @@ pub fn proposal(rec: &RecommendationRow, pool: &SpotPool) -> Result<Proposal, Mi
     })
 }
 
-/// Propose a migration for every latest spot recommendation saving at least `min_saving` a
-/// month whose workload has none under way. Returns the new proposals' ids and workloads.
+/// A proposal for one `cloud` recommendation (Slurm jobs to another cloud): the SkyPilot task
+/// its evidence carries, for the SkyPilot executor to write out.
+pub fn skypilot_proposal(rec: &RecommendationRow) -> Result<Proposal, MigrationError> {
+    let evidence: serde_json::Value = serde_json::from_str(&rec.evidence).unwrap_or_default();
+    let task = evidence["skypilot_task"].as_str().unwrap_or_default();
+    let w = &evidence["workload"];
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let choices: Vec<String> = evidence["shapes"]
+        .as_array()
+        .map(|shapes| {
+            shapes
+                .iter()
+                .map(|s| {
+                    let c = &s["candidate"];
+                    format!(
+                        "{} {} {}{}",
+                        text(&c["provider"]),
+                        text(&c["region"]),
+                        text(&c["instance_type"]),
+                        if c["spot"] == true { " spot" } else { "" }
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Proposal {
+        kind: "skypilot".into(),
+        workload: rec.workload.clone(),
+        team: rec.team.clone(),
+        service: rec.service.clone(),
+        env: String::new(),
+        from_placement: format!(
+            "Slurm cluster {}, partition {} (account {})",
+            text(&w["cluster"]),
+            text(&w["partition"]),
+            text(&w["account"])
+        ),
+        to_placement: format!("SkyPilot task: {}", choices.join(", ")),
+        spec_before: String::new(),
+        spec_after: serde_json::json!({ "task": task }).to_string(),
+        saving_month: rec
+            .saving_monthly
+            .to_decimal()
+            .map_err(MigrationError::Store)?,
+        currency: rec.currency.clone(),
+        evidence: rec.evidence.clone(),
+    })
+}
+
+/// Propose a migration for every latest spot recommendation (a pod-template patch toward the
+/// spot pool) and every latest cloud recommendation (a SkyPilot task) saving at least
+/// `min_saving` a month whose workload has none under way. Returns the new proposals' ids and
+/// workloads.
 pub async fn plan(
     store: &Store,
     pool: &SpotPool,
     min_saving: Decimal,
     created_by: &str,
 ) -> Result<Vec<(String, String)>, MigrationError> {
-    let recs: Vec<RecommendationRow> = store
-        .fetch_all(
-            &q::api_recommendations()
-                .bind_str("kind", "spot")
-                .bind("teams", Param::StrArray(vec![]))
-                .bind("offset", Param::Int(0))
-                .bind("limit", Param::Int(u64::MAX.into())),
-        )
-        .await?;
+    let mut recs: Vec<RecommendationRow> = Vec::new();
+    for kind in ["spot", "cloud"] {
+        recs.extend(
+            store
+                .fetch_all::<RecommendationRow>(
+                    &q::api_recommendations()
+                        .bind_str("kind", kind)
+                        .bind("teams", Param::StrArray(vec![]))
+                        .bind("offset", Param::Int(0))
+                        .bind("limit", Param::Int(u64::MAX.into())),
+                )
+                .await?,
+        );
+    }
     let mut under_way: std::collections::BTreeSet<String> = migration::list(
         store,
         &Filter {
@@ -126,7 +182,12 @@ pub async fn plan(
         if saving < min_saving || under_way.contains(&rec.workload) {
             continue;
         }
-        let id = migration::propose(store, &proposal(&rec, pool)?, created_by).await?;
+        let proposal = if rec.kind == "cloud" {
+            skypilot_proposal(&rec)?
+        } else {
+            proposal(&rec, pool)?
+        };
+        let id = migration::propose(store, &proposal, created_by).await?;
         under_way.insert(rec.workload.clone());
         out.push((id, rec.workload));
     }

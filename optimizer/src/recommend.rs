@@ -1,6 +1,7 @@
-//! Recommendations for Kubernetes workloads (`costmill recommend`): move to a spot node pool,
-//! and right-size requests to observed usage. Each carries its evidence: the allocated cost it
-//! starts from, the catalog offer it proposes, and the assumptions.
+//! Recommendations (`costmill recommend`) for Kubernetes workloads: move to a spot node pool,
+//! and right-size requests to observed usage; Slurm workloads to the cloud are
+//! [`crate::recommend_slurm`]'s. Each carries its evidence: the allocated cost it starts from,
+//! the catalog offer it proposes, and the assumptions.
 //!
 //! - **Current cost** is the workload's allocated effective cost over the window
 //!   (`allocations`, `k8s://cluster/namespace/workload`), scaled to a month of 730 hours.
@@ -42,6 +43,14 @@ pub struct Assumptions {
     pub headroom: Decimal,
     /// Right-size only where p95 usage is under this share of the request. Default: 0.7.
     pub rightsize_below: Decimal,
+    /// Data a Slurm job moved to a cloud sends out of it (results back home, in GB). Default: 0;
+    /// set it when jobs return or read data over the internet.
+    pub egress_gb_per_job: Decimal,
+    /// Internet egress USD per GB out of each provider. Defaults: aws 0.09, gcp 0.12, azure 0.087
+    /// (their first-tier list prices); others 0.
+    pub egress_usd_per_gb: BTreeMap<String, Decimal>,
+    /// Providers Slurm jobs may move to (empty: any in the catalog).
+    pub cloud_providers: Vec<String>,
 }
 
 impl Default for Assumptions {
@@ -54,6 +63,12 @@ impl Default for Assumptions {
             restart_overhead_hours: Decimal::new(5, 1),
             headroom: Decimal::new(12, 1),
             rightsize_below: Decimal::new(7, 1),
+            egress_gb_per_job: Decimal::ZERO,
+            egress_usd_per_gb: [("aws", "0.09"), ("gcp", "0.12"), ("azure", "0.087")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.parse().expect("constant")))
+                .collect(),
+            cloud_providers: Vec::new(),
         }
     }
 }
@@ -163,7 +178,7 @@ pub fn node_place(node: &str) -> Option<NodePlace> {
     })
 }
 
-fn dec(value: Dec18, what: &str) -> Result<Decimal, RecommendError> {
+pub(crate) fn dec(value: Dec18, what: &str) -> Result<Decimal, RecommendError> {
     value
         .to_decimal()
         .map_err(|_| RecommendError::Amount(what.to_string()))
@@ -352,7 +367,25 @@ pub async fn default_window(
         first: u32,
         last: u32,
     }
-    let span: Vec<Span> = store.fetch_all(&q::recommend_k8s_span()).await?;
+    // The latest of each kind of usage data the recommendations read.
+    let mut span: Vec<Span> = Vec::new();
+    for query in [q::recommend_k8s_span(), q::recommend_slurm_span()] {
+        span.extend(
+            store
+                .fetch_all::<Span>(&query)
+                .await?
+                .into_iter()
+                .filter(|s| s.last > 0),
+        );
+    }
+    let span: Vec<Span> = span
+        .into_iter()
+        .reduce(|a, b| Span {
+            first: a.first.min(b.first),
+            last: a.last.max(b.last),
+        })
+        .into_iter()
+        .collect();
     // Whole UTC days, as the allocated cost is per day: the window's hours and its cost agree.
     const DAY: i64 = 86_400;
     Ok(span.first().filter(|s| s.last > 0).map(|s| {
@@ -385,6 +418,7 @@ pub async fn compute(
             out.extend(recommend(w, cost, window_hours, index, assumptions)?);
         }
     }
+    out.extend(crate::recommend_slurm::compute(store, from, to, index, assumptions).await?);
     out.sort_by(|a, b| {
         b.saving_monthly
             .cmp(&a.saving_monthly)

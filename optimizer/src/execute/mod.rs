@@ -8,6 +8,7 @@
 //! ([`crate::policy`]), not the executor's.
 pub mod kubernetes;
 pub mod runner;
+pub mod skypilot;
 pub mod slurm;
 
 use futures::future::BoxFuture;
@@ -86,6 +87,8 @@ pub struct MigrationsConfig {
     pub kubernetes: Option<kubernetes::KubernetesExecutorConfig>,
     /// `[migrations.slurm]`: the clusters whose pending jobs may be moved. Default: none.
     pub slurm: Option<slurm::SlurmExecutorConfig>,
+    /// `[migrations.skypilot]`: where cross-cloud SkyPilot tasks are written. Default: none.
+    pub skypilot: Option<skypilot::SkyPilotExecutorConfig>,
 }
 
 impl Default for MigrationsConfig {
@@ -95,6 +98,7 @@ impl Default for MigrationsConfig {
             policy: crate::policy::MigrationPolicy::default(),
             kubernetes: None,
             slurm: None,
+            skypilot: None,
         }
     }
 }
@@ -102,7 +106,7 @@ impl Default for MigrationsConfig {
 impl MigrationsConfig {
     /// Any executor configured (else `costmill serve` does not schedule runs).
     pub fn any_executor(&self) -> bool {
-        self.kubernetes.is_some() || self.slurm.is_some()
+        self.kubernetes.is_some() || self.slurm.is_some() || self.skypilot.is_some()
     }
 
     /// The executors configured, ready to run.
@@ -113,6 +117,9 @@ impl MigrationsConfig {
         }
         if let Some(config) = &self.slurm {
             executors.push(Box::new(slurm::SlurmExecutor::new(config.clone())?));
+        }
+        if let Some(config) = &self.skypilot {
+            executors.push(Box::new(skypilot::SkyPilotExecutor::new(config)));
         }
         Ok(runner::Executors::new(executors))
     }
