@@ -147,12 +147,7 @@ fn slurm_jobs_get_the_cheapest_cloud_offer_and_a_skypilot_task() {
 
     // The plan proposes the SkyPilot task; the executor writes it, and removes it on rollback.
     let out = costmill(dir.path(), &config, &["migrations", "plan"]);
-    let id = out
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string();
+    let id = common::proposed_id(&out);
     assert!(
         out.contains("slurm://hpc/cpu/genomics to the cloud"),
         "{out}"

@@ -2,7 +2,7 @@
 //! (testing/slurm/cluster.sh): `migrations propose-slurm`, `approve`, `execute` (a dry run, then
 //! with the policy's dry_run off) moves the pending jobs of one account to the spot partition,
 //! seen in `scontrol`; `rollback` and the next run move them back.
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -11,15 +11,7 @@ use common::{costmill, Db};
 
 #[path = "../../testing/slurm/harness.rs"]
 mod slurm_harness;
-use slurm_harness::{Cluster, CLUSTER};
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use slurm_harness::{wait_until, Cluster, CLUSTER};
 
 #[test]
 fn pending_jobs_of_an_account_move_to_spot_and_back_through_the_cli() {
@@ -68,13 +60,7 @@ fn pending_jobs_of_an_account_move_to_spot_and_back_through_the_cli() {
             "research",
         ],
     );
-    let id = out
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string();
-    assert!(id.starts_with("mig-"), "{out}");
+    let id = common::proposed_id(&out);
     costmill(dir.path(), &config, &["migrations", "approve", &id]);
     let execute = || -> Vec<Value> {
         serde_json::from_str(&costmill(

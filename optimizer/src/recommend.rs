@@ -395,6 +395,13 @@ pub async fn default_window(
     }))
 }
 
+/// A query of a window `[from, to)` of Unix seconds.
+pub(crate) fn bind_window(query: queries::Query, from: i64, to: i64) -> queries::Query {
+    query
+        .bind("from", Param::DateTime(from))
+        .bind("to", Param::DateTime(to))
+}
+
 /// Every recommendation over the window `[from, to)` (Unix seconds), best saving first.
 pub async fn compute(
     store: &Store,
@@ -403,11 +410,7 @@ pub async fn compute(
     index: &PlacementIndex,
     assumptions: &Assumptions,
 ) -> Result<Vec<Recommendation>, RecommendError> {
-    let bind = |query: queries::Query| {
-        query
-            .bind("from", Param::DateTime(from))
-            .bind("to", Param::DateTime(to))
-    };
+    let bind = |query| bind_window(query, from, to);
     let workloads: Vec<WorkloadRow> = store.fetch_all(&bind(q::recommend_k8s_workloads())).await?;
     let costs: Vec<CostRow> = store.fetch_all(&bind(q::recommend_k8s_costs())).await?;
     let window_hours = Decimal::from(to - from) / Decimal::from(3600);

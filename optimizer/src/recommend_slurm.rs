@@ -247,12 +247,8 @@ pub async fn compute(
     index: &PlacementIndex,
     assumptions: &Assumptions,
 ) -> Result<Vec<Recommendation>, RecommendError> {
-    use queries::{q, Param};
-    let bind = |query: queries::Query| {
-        query
-            .bind("from", Param::DateTime(from))
-            .bind("to", Param::DateTime(to))
-    };
+    use queries::q;
+    let bind = |query| crate::recommend::bind_window(query, from, to);
     let shapes: Vec<ShapeRow> = store
         .fetch_all(&bind(q::recommend_slurm_workloads()))
         .await?;

@@ -12,15 +12,7 @@ use rust_decimal::Decimal;
 
 #[path = "../../testing/slurm/harness.rs"]
 mod slurm_harness;
-use slurm_harness::{Cluster, CLUSTER};
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use slurm_harness::{wait_until, Cluster, CLUSTER};
 
 fn row(p: Proposal) -> MigrationRow {
     MigrationRow {

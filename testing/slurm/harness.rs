@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub const CLUSTER: &str = "costmill-test";
 
@@ -120,5 +120,14 @@ impl Drop for Cluster {
         } else if matches!(stopped, Ok(s) if s.success()) {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// Poll `done` every 200 ms until it holds; panic naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

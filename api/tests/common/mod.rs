@@ -201,6 +201,18 @@ pub fn in_currency(from: &std::path::Path, to: &std::path::Path, currency: &str)
     writer.flush().unwrap();
 }
 
+/// The id in `proposed mig-…: …`, the first line of `costmill migrations plan|propose-slurm`.
+pub fn proposed_id(out: &str) -> String {
+    let id = out
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .trim_end_matches(':')
+        .to_string();
+    assert!(id.starts_with("mig-"), "no proposal in {out:?}");
+    id
+}
+
 /// The fake Kubernetes API server (`testing/fake-kube`) serving one fixture directory on a free
 /// loopback port; stopped when dropped.
 pub struct FakeKube {
