@@ -164,6 +164,31 @@ pub enum IngestCommand {
         #[arg(long, default_value_t = 20)]
         max_errors: usize,
     },
+    /// Slurm accounting from files: `sacct --parsable2` output with its header (e.g. `sacct -a
+    /// -X --parsable2 --format=Cluster,JobID,JobName,Partition,Account,User,AllocTRES,Start,End,State`)
+    /// or `sacct --json`. A job seen again (a running job that has ended) replaces its record.
+    Slurm {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The cluster of records without a Cluster field.
+        #[arg(long, default_value = "slurm")]
+        cluster: String,
+        #[arg(long, default_value_t = 20)]
+        max_errors: usize,
+    },
+    /// Kubernetes usage from `kubectl get nodes,pods -A -o json` dumps (and optional PodMetrics,
+    /// ReplicaSet and Job lists), files or directories, folded into hourly windows; each dump
+    /// is a sample at its file's modified time, or at --at.
+    Kubernetes {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The cluster the dumps are of.
+        #[arg(long)]
+        cluster: String,
+        /// The time of every dump, RFC 3339 (e.g. 2026-11-20T10:00:00Z).
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Run the sources configured in costmill.toml.
     Run {
         /// Only this source.

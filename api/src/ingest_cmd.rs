@@ -61,6 +61,39 @@ pub async fn run(store: &Store, config: &Config, command: IngestCommand) -> Resu
             .await?;
             report::print_ingest(&report);
         }
+        IngestCommand::Slurm {
+            paths,
+            cluster,
+            max_errors,
+        } => {
+            let options = RunOptions {
+                max_errors,
+                ..RunOptions::default()
+            };
+            let report = with_progress(options, |o| async move {
+                ingest::ingest_slurm(store, &paths, &cluster, &o).await
+            })
+            .await?;
+            report::print_ingest(&report);
+            print_next_step(&report);
+        }
+        IngestCommand::Kubernetes { paths, cluster, at } => {
+            let at = at
+                .map(|text| {
+                    chrono::DateTime::parse_from_rfc3339(&text)
+                        .map(|t| t.timestamp() as u32)
+                        .with_context(|| {
+                            format!("--at {text:?}: expected a time like 2026-11-20T10:00:00Z")
+                        })
+                })
+                .transpose()?;
+            let report = with_progress(RunOptions::default(), |o| async move {
+                ingest::ingest_kubernetes(store, &paths, &cluster, at, &o).await
+            })
+            .await?;
+            report::print_ingest(&report);
+            print_next_step(&report);
+        }
         IngestCommand::Run { source } => {
             let selected: Vec<_> = config
                 .sources

@@ -138,14 +138,22 @@ async fn schedule_loop(
     }
 }
 
-/// Whether trying again can help: not for refused input or a signal.
+/// Whether trying again can help: not for refused input, a signal, missing permissions or a
+/// bad cluster setting (those wait for a person).
 fn retryable(error: &IngestError) -> bool {
+    use ingest::sources::kubernetes::KubernetesError;
     !matches!(
         error,
         IngestError::Invalid { .. }
             | IngestError::Cancelled
             | IngestError::NoInput
             | IngestError::Store(queries::StoreError::Cancelled)
+            | IngestError::Kubernetes(
+                KubernetesError::Forbidden { .. }
+                    | KubernetesError::Config { .. }
+                    | KubernetesError::Kubeconfig { .. }
+                    | KubernetesError::InCluster { .. }
+            )
     )
 }
 

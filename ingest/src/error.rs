@@ -58,6 +58,10 @@ pub enum IngestError {
 
     #[error("stopped by a signal (Ctrl-C or SIGTERM); nothing was changed")]
     Cancelled,
+
+    /// A live Kubernetes source could not read its cluster; nothing was changed.
+    #[error(transparent)]
+    Kubernetes(#[from] crate::sources::kubernetes::KubernetesError),
 }
 
 pub(crate) fn plural(n: u64, word: &str) -> String {

@@ -13,6 +13,9 @@ pub mod sources;
 
 pub use error::{IngestError, Problem};
 pub use progress::{NoProgress, Progress};
-pub use runner::{ingest_focus, ingest_metrics, run_source, RunOptions, RunReport};
+pub use runner::{
+    ingest_focus, ingest_kubernetes, ingest_metrics, ingest_slurm, run_source, RunOptions,
+    RunReport,
+};
 pub use source::{Source, SourceConfig};
 pub use sources::focus_files::expand_paths;

@@ -360,3 +360,42 @@ async fn run_once(
     }
     run_source(store, &Whole(source), options).await
 }
+
+/// `costmill ingest slurm FILE...`: Slurm accounting from files of `sacct --parsable2` (with
+/// its header) or `sacct --json` output, read whole; `cluster_default` names the cluster of
+/// records without a Cluster field. Times without a zone are read as UTC.
+pub async fn ingest_slurm(
+    store: &Store,
+    paths: &[std::path::PathBuf],
+    cluster_default: &str,
+    options: &RunOptions,
+) -> Result<RunReport, IngestError> {
+    let files = crate::sources::slurm::Slurm::from_files("slurm", cluster_default, paths);
+    run_once(store, &files, options).await
+}
+
+/// `costmill ingest kubernetes DUMP...`: `kubectl get nodes,pods -A -o json` dumps (and optional
+/// PodMetrics, ReplicaSet and Job lists), files or directories, of cluster `cluster`, folded
+/// into hourly windows. `at` (Unix seconds) is the time of every file; without it each file's
+/// modified time. The sampling interval is inferred (see
+/// [`crate::sources::kubernetes::dumps`]); [`ingest_kubernetes_dumps`] sets it.
+pub async fn ingest_kubernetes(
+    store: &Store,
+    paths: &[std::path::PathBuf],
+    cluster: &str,
+    at: Option<u32>,
+    options: &RunOptions,
+) -> Result<RunReport, IngestError> {
+    let mut dumps = crate::sources::kubernetes::KubernetesDumps::new(cluster, paths);
+    dumps.at = at;
+    run_once(store, &dumps, options).await
+}
+
+/// Kubernetes dumps with every setting (interval, longest gap bridged) spelled out.
+pub async fn ingest_kubernetes_dumps(
+    store: &Store,
+    dumps: &crate::sources::kubernetes::KubernetesDumps,
+    options: &RunOptions,
+) -> Result<RunReport, IngestError> {
+    run_once(store, dumps, options).await
+}

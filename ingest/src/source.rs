@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::record::SourceEvent;
 use crate::sources::focus_files::{FocusFiles, FocusFilesConfig};
+use crate::sources::kubernetes::{KubernetesConfig, KubernetesLive};
 use crate::sources::metrics_file::{MetricsFile, MetricsFileConfig};
+use crate::sources::slurm::{Slurm, SlurmConfig};
 use crate::IngestError;
 
 /// A runnable source: reads its input from where its checkpoint says and yields typed records.
@@ -27,6 +29,10 @@ pub enum SourceConfig {
     FocusFiles(FocusFilesConfig),
     /// Per-service daily metrics (CSV or JSON lines) for proportional pools.
     MetricsFile(MetricsFileConfig),
+    /// A Kubernetes cluster sampled through its API (nodes, pods, PodMetrics).
+    Kubernetes(KubernetesConfig),
+    /// Slurm accounting: sacct output files, or sacct run live.
+    Slurm(SlurmConfig),
 }
 
 impl SourceConfig {
@@ -34,6 +40,8 @@ impl SourceConfig {
         match self {
             SourceConfig::FocusFiles(c) => &c.name,
             SourceConfig::MetricsFile(c) => &c.name,
+            SourceConfig::Kubernetes(c) => &c.name,
+            SourceConfig::Slurm(c) => &c.name,
         }
     }
 
@@ -42,6 +50,8 @@ impl SourceConfig {
         match self {
             SourceConfig::FocusFiles(c) => c.schedule.as_deref(),
             SourceConfig::MetricsFile(c) => c.schedule.as_deref(),
+            SourceConfig::Kubernetes(c) => c.schedule.as_deref(),
+            SourceConfig::Slurm(c) => c.schedule.as_deref(),
         }
     }
 
@@ -55,6 +65,11 @@ impl SourceConfig {
                 name: c.name.clone(),
                 paths: c.paths.clone(),
             }),
+            SourceConfig::Kubernetes(c) => Box::new(KubernetesLive {
+                config: c.clone(),
+                sample_time: None,
+            }),
+            SourceConfig::Slurm(c) => Box::new(Slurm::new(c.clone())),
         }
     }
 
@@ -67,6 +82,8 @@ impl SourceConfig {
                 options.max_errors = c.max_errors;
             }
             SourceConfig::MetricsFile(c) => options.max_errors = c.max_errors,
+            SourceConfig::Kubernetes(_) => {}
+            SourceConfig::Slurm(c) => options.max_errors = c.max_errors,
         }
         options
     }
@@ -96,6 +113,16 @@ impl SourceConfig {
         let paths = match self {
             SourceConfig::FocusFiles(c) => &c.paths,
             SourceConfig::MetricsFile(c) => &c.paths,
+            // No paths: the cluster's API.
+            SourceConfig::Kubernetes(c) => {
+                problems.extend(c.problems());
+                return problems;
+            }
+            // No paths: live mode (runs sacct).
+            SourceConfig::Slurm(c) => {
+                problems.extend(c.problems());
+                return problems;
+            }
         };
         if paths.is_empty() {
             problems.push(("paths".into(), "list at least one file or directory".into()));

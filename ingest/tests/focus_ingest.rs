@@ -410,7 +410,7 @@ async fn bad_input_is_refused_with_file_line_column_and_changes_nothing() {
         &store,
         &latin1,
         false,
-        &["latin1.csv: line ", "(ChargeDescription): not valid UTF-8"],
+        &["latin1.csv: line ", ": column ", "): not valid UTF-8"],
     )
     .await;
 

@@ -32,11 +32,15 @@ It prints `listening on http://127.0.0.1:PORT` on its first stdout line, then se
 Control endpoints (not recorded):
     POST /_fake/scenario  {"NAMESPACE/NAME": "healthy"|"pending"|"crashloop"
                            or {"outcome": ..., "reads": N}}
-    POST /_fake/forbid    {"verb": "patch", "resource": "deployments", "namespace": "payments",
+    POST /_fake/forbid    {"verb": "patch", "resource": "deployments", "group": "apps", "namespace": "payments",
                            "name": "ledger", "user": "system:serviceaccount:costmill:costmill"}
                           (every field optional: absent matches all)
     GET  /_fake/requests  every API request received: method, path, query, content_type, body
-    POST /_fake/reset     reload the fixtures, forget requests, scenarios and forbid rules
+    POST /_fake/absent    {"group": "metrics.k8s.io"}: the group answers 404 (API not installed)
+    POST /_fake/expire    {"resource": "pods", "times": 1}: the next `times` list requests of
+                          the resource with a `continue` token answer 410 Gone (Expired)
+    POST /_fake/reset     reload the fixtures, forget requests, scenarios, forbid, absent and
+                          expire rules
 
 Stdlib only (Python 3.8+). Not a conformance fake: no watches, no server-side apply, no
 admission, no garbage collection beyond what the rollout simulation does. This file is the HTTP
@@ -85,6 +89,8 @@ class Store(Rollouts):
             self.requests = []
             self.scenarios = {}
             self.forbid = []
+            self.absent = set()  # API groups answering 404 (an aggregated API not installed)
+            self.expire = {}  # plural -> how many list requests with `continue` answer 410 Gone
             self.rollouts = {}  # (group, plural, ns, name) -> pending rollout
             self.healthy_templates = {}  # (group, plural, ns, name) -> [template, ...]
             self.revisions = {}  # (group, plural, ns, name) -> {template JSON: revision name}
@@ -226,6 +232,13 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_fake/forbid" and method == "POST":
                 store.forbid.append(json.loads(body or "{}"))
                 return 200, store.forbid
+            if path == "/_fake/absent" and method == "POST":
+                store.absent.add(json.loads(body or "{}").get("group", ""))
+                return 200, sorted(store.absent)
+            if path == "/_fake/expire" and method == "POST":
+                rule = json.loads(body or "{}")
+                store.expire[rule.get("resource", "")] = int(rule.get("times", 1))
+                return 200, store.expire
             if path == "/_fake/reset" and method == "POST":
                 store.reset()
                 return 200, {}
@@ -259,6 +272,8 @@ class Handler(BaseHTTPRequestHandler):
         denied = self.forbidden(verb, group, plural, namespace, name)
         if denied:
             return denied
+        if group in self.store.absent:
+            return status(404, "NotFound", "the server could not find the requested resource")
         store = self.store
         if verb == "get":
             store.after_read(namespace)
@@ -277,6 +292,8 @@ class Handler(BaseHTTPRequestHandler):
         for rule in self.store.forbid:
             if rule.get("verb", verb) != verb or rule.get("resource", plural) != plural:
                 continue
+            if rule.get("group", group) != group:
+                continue
             if rule.get("namespace", namespace) != namespace or rule.get("name", name) != name:
                 continue
             user = rule.get("user", DEFAULT_USER)
@@ -294,6 +311,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def list(self, group, plural, namespace, q):
         store = self.store
+        if q.get("continue") and store.expire.get(plural, 0) > 0:
+            store.expire[plural] -= 1
+            return status(
+                410, "Expired",
+                "The provided continue parameter is too old to display a consistent list result. "
+                "You can start a new list without the continue parameter.",
+            )
         items = [
             o for o in store.all(group, plural, namespace)
             if label_matches(o["metadata"].get("labels", {}), q.get("labelSelector"))

@@ -85,10 +85,26 @@ impl Fake {
             .await;
     }
 
-    /// Answer 403 to the requests matching `rule` (`verb`, `resource`, `namespace`, `name`;
-    /// absent fields match all).
+    /// Answer 403 to the requests matching `rule` (`verb`, `resource`, `group`, `namespace`,
+    /// `name`; absent fields match all).
     pub async fn forbid(&self, rule: Value) {
         self.call("POST", "/_fake/forbid", rule).await;
+    }
+
+    /// Answer 404 to every request to an API group (`metrics.k8s.io`: metrics-server absent).
+    pub async fn absent(&self, group: &str) {
+        self.call("POST", "/_fake/absent", json!({ "group": group }))
+            .await;
+    }
+
+    /// Answer 410 Gone to the next `times` list requests of `resource` carrying `continue`.
+    pub async fn expire_continue(&self, resource: &str, times: u32) {
+        self.call(
+            "POST",
+            "/_fake/expire",
+            json!({ "resource": resource, "times": times }),
+        )
+        .await;
     }
 
     /// Every API request the fake received (control calls excluded).

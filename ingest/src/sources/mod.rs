@@ -1,7 +1,9 @@
 //! The sources: one module per kind of input. Each turns its input into a stream of typed
 //! records (see [`crate::record`]) and knows nothing about ClickHouse.
 pub mod focus_files;
+pub mod kubernetes;
 pub mod metrics_file;
+pub mod slurm;
 
 use futures::stream::BoxStream;
 use tokio::sync::mpsc;
