@@ -113,10 +113,12 @@ pub enum Command {
     },
     /// The cheapest instances for a workload across providers, regions and spot/on demand.
     Placement(crate::optimize_cmd::PlacementArgs),
-    /// Spot and rightsizing recommendations for Kubernetes workloads, with their evidence
+    /// Recommendations with their evidence: Kubernetes workloads to spot and rightsized, Slurm
+    /// jobs to the cloud, billed VMs to a cheaper family or spot
     /// (stored for /v1/recommendations and the weekly email).
     Recommend(crate::recommend_cmd::RecommendArgs),
-    /// Workload migrations to cheaper capacity: list, show, approve, roll back.
+    /// Workload migrations to cheaper capacity: plan, list, show, approve, execute (within the
+    /// policy), roll back, and report the measured saving.
     Migrations {
         #[command(subcommand)]
         command: crate::migrations_cmd::MigrationsCommand,

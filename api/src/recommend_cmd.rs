@@ -1,11 +1,13 @@
 //! `costmill recommend` (issue #9): spot and rightsizing recommendations for Kubernetes workloads,
-//! computed from usage, allocated cost and the price catalog, stored in `recommendations` (which
+//! Slurm workloads to the cloud, and cloud VMs seen in billing to a cheaper family or spot,
+//! computed from usage, billing, allocated cost and the price catalog, stored in `recommendations` (which
 //! `/v1/recommendations` and the weekly email read) and printed.
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use comfy_table::Cell;
 use optimizer::placement::PlacementIndex;
 use optimizer::recommend::{self, Assumptions, Recommendation};
+use optimizer::recommend_vm;
 use queries::Store;
 use rust_decimal::Decimal;
 
@@ -17,6 +19,12 @@ pub enum Kind {
     Rightsize,
     /// Slurm jobs of a partition and account to the cheapest cloud offers (a SkyPilot task).
     Cloud,
+    /// Cloud VMs seen in billing to the cheapest family on demand at the rate the user pays.
+    VmFamily,
+    /// Cloud VMs seen in billing (tagged `costmill.io/spot=allowed`) to the cheapest spot shape.
+    VmSpot,
+    /// Both kinds of VM recommendations.
+    Vm,
     All,
 }
 
@@ -97,7 +105,7 @@ pub async fn run(store: &Store, args: RecommendArgs) -> Result<()> {
         _ => bail!("give both --from and --to, or neither (the latest 14 days of usage)"),
     };
     let Some((from, to)) = window.filter(|(from, to)| from < to) else {
-        println!("no Kubernetes or Slurm usage data in the window: nothing to recommend");
+        println!("no Kubernetes, Slurm or billed VM usage in the window: nothing to recommend");
         return Ok(());
     };
     let catalog = crate::optimize_cmd::current_catalog(store, "").await?;
@@ -108,6 +116,9 @@ pub async fn run(store: &Store, args: RecommendArgs) -> Result<()> {
         Kind::Spot => r.kind == "spot",
         Kind::Rightsize => r.kind == "rightsize",
         Kind::Cloud => r.kind == "cloud",
+        Kind::VmFamily => r.kind == recommend_vm::KIND_FAMILY,
+        Kind::VmSpot => r.kind == recommend_vm::KIND_SPOT,
+        Kind::Vm => [recommend_vm::KIND_FAMILY, recommend_vm::KIND_SPOT].contains(&r.kind),
     });
     recommend::save(store, &recs).await?;
     print(&recs, args.format)

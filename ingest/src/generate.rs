@@ -518,12 +518,22 @@ fn build_resources(rng: &mut ChaCha8Rng) -> Vec<Resource> {
             let (region_id, _) = p.regions[region];
             let name = format!("{app}-{env}-{}", i);
             let (sub_id, _) = p.sub_accounts[sub_account];
-            let (id, zone) = match p.name {
-                "AWS" => (
+            let (id, zone) = match (p.name, s.name) {
+                // Compute instances as real exports identify them (no random draw: the amounts
+                // stay those of every earlier version of the generator).
+                ("AWS", "Amazon Elastic Compute Cloud") => (
+                    format!("arn:aws:ec2:{region_id}:{sub_id}:instance/{}", ec2_instance_id(i)),
+                    format!("{region_id}{}", ['a', 'b', 'c'][i % 3]),
+                ),
+                ("Microsoft", "Virtual Machines") => (
+                    format!("/subscriptions/{sub_id}/resourceGroups/rg-{app}/providers/Microsoft.Compute/virtualMachines/{name}"),
+                    String::new(),
+                ),
+                ("AWS", _) => (
                     format!("arn:aws:{}:{region_id}:{sub_id}:{}/{name}-{i:05x}", s.sku.split('-').next().unwrap_or("svc").to_lowercase(), s.resource_type.to_lowercase().replace(' ', "-")),
                     format!("{region_id}{}", ['a', 'b', 'c'][i % 3]),
                 ),
-                "Google Cloud" => (
+                ("Google Cloud", _) => (
                     format!("//{}.googleapis.com/projects/{sub_id}/zones/{region_id}-b/{}/{name}", s.name.split(' ').next().unwrap_or("svc").to_lowercase(), s.resource_type.to_lowercase().replace(' ', "-")),
                     format!("{region_id}-{}", ['a', 'b', 'c'][i % 3]),
                 ),
@@ -762,7 +772,8 @@ impl RowBuilder {
         self.set(Column::ChargeCategory, "Usage");
         self.set(
             Column::ChargeDescription,
-            format!("{} {} in {region_id}", s.name, s.unit),
+            compute_description(p.name, s.name, region_id, r.unit_price_micros)
+                .unwrap_or_else(|| format!("{} {} in {region_id}", s.name, s.unit)),
         );
         self.set(Column::ChargeFrequency, "Usage-Based");
         self.set(Column::BilledCost, money(billed, p));
@@ -901,6 +912,100 @@ impl RowBuilder {
     }
 }
 
+/// An EC2 instance id (`i-` and 17 hex digits), the same for a resource index in every run.
+fn ec2_instance_id(index: usize) -> String {
+    // SplitMix64's finalizer: well spread, no random draw.
+    let mut x = (index as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    format!("i-0{:016x}", x ^ (x >> 31))
+}
+
+/// EC2 Linux on-demand types by their us-east-1 hourly price in millionths of a dollar.
+const EC2_TYPES: [(&str, i64); 17] = [
+    ("t3.medium", 41_600),
+    ("c5.large", 85_000),
+    ("m5.large", 96_000),
+    ("r5.large", 126_000),
+    ("c5.xlarge", 170_000),
+    ("m5.xlarge", 192_000),
+    ("r5.xlarge", 252_000),
+    ("c5.2xlarge", 340_000),
+    ("m5.2xlarge", 384_000),
+    ("r5.2xlarge", 504_000),
+    ("c5.4xlarge", 680_000),
+    ("m5.4xlarge", 768_000),
+    ("r5.4xlarge", 1_008_000),
+    ("g5.4xlarge", 1_624_000),
+    ("g5.8xlarge", 2_448_000),
+    ("p3.2xlarge", 3_060_000),
+    ("g4dn.xlarge", 526_000),
+];
+
+/// Azure VM meters (series, meter) by their eastus hourly price in millionths of a dollar.
+const AZURE_SIZES: [(&str, &str, i64); 12] = [
+    ("BS", "B2s", 41_600),
+    ("Dsv5", "D2s v5", 96_000),
+    ("Dasv5", "D4as v5", 172_000),
+    ("Dsv5", "D4s v5", 192_000),
+    ("Esv5", "E4s v5", 252_000),
+    ("Dasv5", "D8as v5", 344_000),
+    ("Dsv5", "D8s v5", 384_000),
+    ("Esv5", "E8s v5", 504_000),
+    ("Dasv5", "D32as v5", 1_376_000),
+    ("Dsv5", "D32s v5", 1_536_000),
+    ("Esv5", "E32s v5", 2_016_000),
+    ("Dasv5", "D64as v5", 2_752_000),
+];
+
+/// The entry whose price is nearest `price` (ties: the first).
+fn nearest<T: Copy>(entries: impl Iterator<Item = (T, i64)>, price: i64) -> Option<T> {
+    entries
+        .min_by_key(|(_, p)| (p - price).abs())
+        .map(|(entry, _)| entry)
+}
+
+/// A compute instance's charge description as its provider's export writes it: the CUR line
+/// item description of EC2 (`$0.192 per On Demand Linux m5.xlarge Instance Hour`, kept on
+/// Savings Plan covered usage) and Azure's product name (`Virtual Machines Dsv5 Series - D4s v5 -
+/// US East`). The instance is the one whose list price is nearest the resource's unit price.
+fn compute_description(
+    provider: &str,
+    service: &str,
+    region: &str,
+    unit_price_micros: i64,
+) -> Option<String> {
+    match (provider, service) {
+        ("AWS", "Amazon Elastic Compute Cloud") => {
+            let instance = nearest(EC2_TYPES.iter().copied(), unit_price_micros)?;
+            let price = format!(
+                "{}.{:06}",
+                unit_price_micros / 1_000_000,
+                unit_price_micros % 1_000_000
+            );
+            let price = price.trim_end_matches('0').trim_end_matches('.');
+            Some(format!(
+                "${price} per On Demand Linux {instance} Instance Hour"
+            ))
+        }
+        ("Microsoft", "Virtual Machines") => {
+            let (series, meter) = nearest(
+                AZURE_SIZES.iter().map(|&(s, m, p)| ((s, m), p)),
+                unit_price_micros,
+            )?;
+            let place = match region {
+                "eastus" => "US East",
+                "westeurope" => "EU West",
+                other => other,
+            };
+            Some(format!(
+                "Virtual Machines {series} Series - {meter} - {place}"
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// An amount with 15 fractional digits: AWS prints them all, others trim trailing zeros.
 fn money(value: i128, provider: &Provider) -> String {
     let sign = if value < 0 { "-" } else { "" };
@@ -947,6 +1052,48 @@ mod tests {
         ] {
             assert!(text.contains(needle), "generated data lacks {needle}");
         }
+    }
+
+    #[test]
+    fn compute_rows_read_like_real_exports() {
+        assert_eq!(
+            compute_description("AWS", "Amazon Elastic Compute Cloud", "us-east-1", 190_000)
+                .as_deref(),
+            Some("$0.19 per On Demand Linux m5.xlarge Instance Hour")
+        );
+        assert_eq!(
+            compute_description("Microsoft", "Virtual Machines", "eastus", 180_000).as_deref(),
+            Some("Virtual Machines Dasv5 Series - D4as v5 - US East")
+        );
+        assert_eq!(
+            compute_description("AWS", "AWS Lambda", "us-east-1", 200),
+            None
+        );
+        let id = ec2_instance_id(7);
+        assert!(id.len() == 19 && id.starts_with("i-0"), "{id}");
+        assert_ne!(id, ec2_instance_id(8));
+        // Every EC2 row names its instance, by id and type.
+        let options = GenerateOptions {
+            rows: 2_000,
+            ..GenerateOptions::default()
+        };
+        let mut ec2 = 0;
+        for_each_row(&options, |row| {
+            if row[Column::ServiceName.index()] == "Amazon Elastic Compute Cloud" {
+                ec2 += 1;
+                assert!(
+                    row[Column::ResourceId.index()].contains(":instance/i-0"),
+                    "{row:?}"
+                );
+                assert!(
+                    row[Column::ChargeDescription.index()].ends_with(" Instance Hour"),
+                    "{row:?}"
+                );
+            }
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert!(ec2 > 0);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod plan;
 pub mod policy;
 pub mod recommend;
 pub mod recommend_slurm;
+pub mod recommend_vm;
 pub mod report;
 pub mod skypilot;
 pub mod store;

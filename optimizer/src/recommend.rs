@@ -369,7 +369,11 @@ pub async fn default_window(
     }
     // The latest of each kind of usage data the recommendations read.
     let mut span: Vec<Span> = Vec::new();
-    for query in [q::recommend_k8s_span(), q::recommend_slurm_span()] {
+    for query in [
+        q::recommend_k8s_span(),
+        q::recommend_slurm_span(),
+        q::recommend_vm_span(),
+    ] {
         span.extend(
             store
                 .fetch_all::<Span>(&query)
@@ -422,6 +426,7 @@ pub async fn compute(
         }
     }
     out.extend(crate::recommend_slurm::compute(store, from, to, index, assumptions).await?);
+    out.extend(crate::recommend_vm::compute(store, from, to, index, assumptions).await?);
     out.sort_by(|a, b| {
         b.saving_monthly
             .cmp(&a.saving_monthly)
