@@ -22,18 +22,7 @@ fn count(db: &Db, sql: &str) -> u64 {
 
 #[test]
 fn usage_dumps_land_and_a_bad_file_lands_nothing() {
-    let db = Db::new("ingest_usage");
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("costmill.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n",
-            db.url, db.database
-        ),
-    )
-    .unwrap();
-    costmill(dir.path(), &config, &["db", "migrate"]);
+    let (db, dir, config) = common::project("ingest_usage", "");
 
     // Kubernetes: the nodes, and the pods running on a node, of one kubectl dump.
     let dump: Value =

@@ -154,18 +154,7 @@ fn figure(rec: &Value, key: &str) -> Decimal {
 
 #[test]
 fn spot_and_rightsizing_recommendations_carry_exact_figures_and_their_evidence() {
-    let db = Db::new("recommend");
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("costmill.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n",
-            db.url, db.database
-        ),
-    )
-    .unwrap();
-    costmill(dir.path(), &config, &["db", "migrate"]);
+    let (db, dir, config) = common::project("recommend", "");
     setup(&db);
 
     let out = costmill(dir.path(), &config, &["recommend", "--format", "json"]);
@@ -333,20 +322,14 @@ fn spot_and_rightsizing_recommendations_carry_exact_figures_and_their_evidence()
 #[test]
 fn approved_migrations_move_workloads_on_the_cluster_and_are_measured_after() {
     let kube = common::FakeKube::start("prod");
-    let db = Db::new("migrations_exec");
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("costmill.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n\n\
-             [migrations.kubernetes]\nclusters = [{{ name = \"prod\", url = \"{}\" }}]\n\
+    let (db, dir, config) = common::project(
+        "migrations_exec",
+        &format!(
+            "[migrations.kubernetes]\nclusters = [{{ name = \"prod\", url = \"{}\" }}]\n\
              rollout_timeout_secs = 3\npoll_secs = 0.2\n",
-            db.url, db.database, kube.url
+            kube.url
         ),
-    )
-    .unwrap();
-    costmill(dir.path(), &config, &["db", "migrate"]);
+    );
     setup(&db);
     costmill(dir.path(), &config, &["recommend"]);
     costmill(dir.path(), &config, &["migrations", "plan"]);

@@ -83,23 +83,16 @@ fn cheapest(
 
 #[test]
 fn slurm_jobs_get_the_cheapest_cloud_offer_and_a_skypilot_task() {
-    let db = Db::new("recommend_slurm");
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("costmill.toml");
-    let tasks = dir.path().join("tasks");
-    std::fs::write(
-        &config,
-        format!(
-            "[clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n\n\
-             [migrations.policy]\ndry_run = false\n\n\
+    let tasks_dir = tempfile::tempdir().unwrap();
+    let tasks = tasks_dir.path().join("tasks");
+    let (db, dir, config) = common::project(
+        "recommend_slurm",
+        &format!(
+            "[migrations.policy]\ndry_run = false\n\n\
              [migrations.skypilot]\noutput_dir = \"{}\"\n",
-            db.url,
-            db.database,
             tasks.display()
         ),
-    )
-    .unwrap();
-    costmill(dir.path(), &config, &["db", "migrate"]);
+    );
     setup(&db);
 
     let out = costmill(

@@ -477,18 +477,7 @@ fn figure(rec: &Value, key: &str) -> Decimal {
 
 #[test]
 fn vm_recommendations_take_the_rate_billing_shows_and_the_cheapest_family() {
-    let db = Db::new("recommend_vm");
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("costmill.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n",
-            db.url, db.database
-        ),
-    )
-    .unwrap();
-    costmill(dir.path(), &config, &["db", "migrate"]);
+    let (db, dir, config) = common::project("recommend_vm", "");
     setup(&db);
 
     let out = costmill(dir.path(), &config, &["recommend", "--format", "json"]);

@@ -201,6 +201,24 @@ pub fn in_currency(from: &std::path::Path, to: &std::path::Path, currency: &str)
     writer.flush().unwrap();
 }
 
+/// A database of its own, migrated, and a costmill.toml in a temp dir pointing at it, with
+/// `extra` TOML after the `[clickhouse]` table: (db, dir, config path).
+pub fn project(name: &str, extra: &str) -> (Db, tempfile::TempDir, std::path::PathBuf) {
+    let db = Db::new(name);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("costmill.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n\n{extra}",
+            db.url, db.database
+        ),
+    )
+    .unwrap();
+    costmill(dir.path(), &config, &["db", "migrate"]);
+    (db, dir, config)
+}
+
 /// The id in `proposed mig-…: …`, the first line of `costmill migrations plan|propose-slurm`.
 pub fn proposed_id(out: &str) -> String {
     let id = out
