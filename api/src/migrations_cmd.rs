@@ -76,8 +76,8 @@ pub enum MigrationsCommand {
         reason: String,
     },
     /// Carry out approved migrations and requested rollbacks within `[migrations.policy]`
-    /// (what `costmill serve` does on `[migrations] schedule`). A dry run unless --apply or
-    /// `dry_run = false`: then it only shows what each executor would send.
+    /// (what `costmill serve` does on `[migrations] schedule`). By default a dry run, which only
+    /// shows what each executor would send; --apply (or `dry_run = false`) changes workloads.
     Execute {
         /// Change the workloads (overrides the policy's dry_run for this run).
         #[arg(long)]

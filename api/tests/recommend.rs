@@ -480,6 +480,19 @@ fn approved_migrations_move_workloads_on_the_cluster_and_are_measured_after() {
         dec(old["estimated_saving_monthly"].as_str().unwrap()),
         dec("50")
     );
+    // N whole days on each side: 3 before (of the 5 with cost), 3 after.
+    let short: Vec<Value> = serde_json::from_str(&costmill(
+        dir.path(),
+        &config,
+        &["migrations", "report", "--days", "3", "--format", "json"],
+    ))
+    .unwrap();
+    let old = short.iter().find(|r| r["id"] == "mig-old").unwrap();
+    assert_eq!(
+        (&old["before_days"], &old["after_days"]),
+        (&3.into(), &3.into()),
+        "{old}"
+    );
     // The crawler never ran on spot: nothing to measure.
     assert!(report.iter().all(|r| r["id"] != crawler.as_str()));
 }

@@ -83,9 +83,17 @@ pub async fn measure(
             .filter(|e| e.seq > applied.seq && e.action == Action::Rollback.as_str())
             .map(|e| DateTime::from_timestamp(e.at.into(), 0).unwrap_or(now))
             .next();
+        // Whole days on each side, the day of the move left out: [day − N, day) and
+        // (day, day + N], the latter cut at now or at the rollback request.
         let window = Duration::days(days.into());
-        let after_to = (moved_at + window).min(undone_at.unwrap_or(now)).min(now);
-        out.push(measure_one(store, &m, moved_at, moved_at - window, after_to).await?);
+        let moved_day = moved_at
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .map_or(moved_at, |d| d.and_utc());
+        let after_to = (moved_day + Duration::days(1) + window)
+            .min(undone_at.unwrap_or(now))
+            .min(now);
+        out.push(measure_one(store, &m, moved_at, moved_day - window, after_to).await?);
     }
     Ok(out)
 }

@@ -274,12 +274,14 @@ async fn pods_left_pending_are_rolled_back_after_the_timeout() {
     let path = "/apis/apps/v1/namespaces/payments/deployments/ledger";
     assert_sent(&patches[0], &out.requests[0], path, STRATEGIC);
     assert_sent(&patches[1], &out.requests[1], path, MERGE);
+    // Only the move's own changes are undone (affinity, never touched, is not sent), with the
+    // resourceVersion read just before as the precondition.
+    let restore = without_version(&patches[1]);
     assert_eq!(
-        serde_json::from_str::<Value>(patches[1]["body"].as_str().unwrap()).unwrap(),
+        restore,
         json!({"spec": {"template": {"spec": {
             "nodeSelector": {"karpenter.sh/capacity-type": null},
             "tolerations": [dedicated_toleration()],
-            "affinity": ledger_affinity(),
         }}}})
     );
     // The template is exactly as before, and the pods run (again) off spot.
@@ -320,11 +322,10 @@ async fn a_crash_loop_is_rolled_back_at_once() {
     assert_eq!(patches.len(), 2);
     // The crawler had no selector, tolerations or affinity: all go back to absent.
     assert_eq!(
-        serde_json::from_str::<Value>(patches[1]["body"].as_str().unwrap()).unwrap(),
+        without_version(&patches[1]),
         json!({"spec": {"template": {"spec": {
             "nodeSelector": {"karpenter.sh/capacity-type": null},
             "tolerations": null,
-            "affinity": null,
         }}}})
     );
     assert_eq!(patches[1]["content_type"], MERGE);
@@ -645,4 +646,53 @@ async fn the_rbac_file_grants_exactly_the_calls_made() {
         }
     }
     assert_eq!(made, granted);
+}
+
+/// A restore patch's body without its `metadata.resourceVersion` precondition, which must be
+/// there (a string) and is taken out.
+fn without_version(request: &Value) -> Value {
+    let mut body: Value = serde_json::from_str(request["body"].as_str().unwrap()).unwrap();
+    assert!(
+        body["metadata"]["resourceVersion"].is_string(),
+        "no resourceVersion precondition: {body}"
+    );
+    body.as_object_mut().unwrap().remove("metadata");
+    body
+}
+
+#[tokio::test]
+async fn a_rollback_keeps_what_people_changed_after_the_move() {
+    let fake = Fake::start().await;
+    let ex = executor(&fake, 30.0).await;
+    let m = migration("payments", "ledger", Some("Deployment"));
+    let before = fake.template("deployments", "payments", "ledger").await;
+    let applied = ex.apply(&m).await.unwrap();
+    assert!(applied.ok, "{applied:?}");
+
+    // Someone adds a toleration of their own to the moved workload.
+    let path = "/apis/apps/v1/namespaces/payments/deployments/ledger";
+    let mut tolerations = fake.template("deployments", "payments", "ledger").await["tolerations"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let gpu = json!({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"});
+    tolerations.push(gpu.clone());
+    fake.merge_patch(
+        path,
+        json!({"spec": {"template": {"spec": {"tolerations": tolerations}}}}),
+    )
+    .await;
+
+    let out = ex.rollback(&m, &applied).await.unwrap();
+    assert!(out.ok, "{out:?}");
+    let now = fake.template("deployments", "payments", "ledger").await;
+    // The move's selector and toleration are gone; theirs stays; the rest is as before.
+    assert_eq!(now["nodeSelector"], before["nodeSelector"]);
+    let mut expected = before["tolerations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    expected.push(gpu);
+    assert_eq!(now["tolerations"], Value::Array(expected));
+    assert_eq!(now["affinity"], before["affinity"]);
 }

@@ -29,6 +29,8 @@ struct Scripted {
     scripts: BTreeMap<String, Script>,
     calls: Mutex<Vec<(String, String)>>,
     rollbacks_got: Mutex<Vec<Outcome>>,
+    /// Rollbacks of these workloads fail (not ok) until taken out.
+    rollback_fails: Mutex<std::collections::BTreeSet<String>>,
     in_flight: AtomicUsize,
     most_in_flight: AtomicUsize,
 }
@@ -145,6 +147,16 @@ impl Executor for Scripted {
         Box::pin(async move {
             self.call("rollback", m);
             self.rollbacks_got.lock().unwrap().push(applied.clone());
+            if self.rollback_fails.lock().unwrap().contains(&m.workload) {
+                // It tried: the workload is still where the move put it.
+                return Ok(Outcome {
+                    ok: false,
+                    spec_before: applied.spec_after.clone(),
+                    spec_after: applied.spec_after.clone(),
+                    requests: vec![format!("PATCH {} back", m.workload)],
+                    message: "pods did not come back in time".into(),
+                });
+            }
             Ok(Outcome {
                 ok: true,
                 spec_before: applied.spec_after.clone(),
@@ -349,4 +361,96 @@ async fn the_policy_holds_back_denied_teams_and_limits_concurrent_moves() {
         .map(|(a, x, _)| format!("{a}:{x}"))
         .collect();
     assert_eq!(actors, ["policy:approve", "executor:applied"]);
+}
+
+#[tokio::test]
+async fn a_failed_rollback_is_retried_with_what_the_apply_read() {
+    let store = test_store("runner_rollback_again").await;
+    let id = approved(&store, "k8s://prod/web/api", "web").await;
+    let policy = MigrationPolicy {
+        dry_run: false,
+        ..MigrationPolicy::default()
+    };
+    let executor = Arc::new(Scripted::default());
+    let executors = Executors::new(vec![Box::new(Shared(executor.clone()))]);
+    let compiled = policy.compile().unwrap();
+    let opts = options(false);
+    let run = || runner::run(&store, &executors, &compiled, &opts);
+    run().await.unwrap();
+    assert_eq!(status(&store, &id).await, "applied");
+
+    // The first rollback fails: the workload is still moved, the migration failed.
+    executor
+        .rollback_fails
+        .lock()
+        .unwrap()
+        .insert("k8s://prod/web/api".into());
+    migration::act(&store, &id, Action::Rollback, "cli:bob", "")
+        .await
+        .unwrap();
+    let items = run().await.unwrap();
+    assert_eq!(items[0].result, "failed", "{items:?}");
+    assert_eq!(status(&store, &id).await, "failed");
+
+    // Asked again, it restores what the APPLY read, not the failed rollback's "before".
+    executor.rollback_fails.lock().unwrap().clear();
+    migration::act(&store, &id, Action::Rollback, "cli:bob", "")
+        .await
+        .unwrap();
+    let items = run().await.unwrap();
+    assert_eq!(items[0].result, "rolled back", "{items:?}");
+    let got = executor.rollbacks_got.lock().unwrap().clone();
+    assert_eq!(got.len(), 2);
+    for outcome in got {
+        assert_eq!(outcome.spec_before, spec("k8s://prod/web/api", "on-demand"));
+    }
+    assert_eq!(status(&store, &id).await, "rolled_back");
+}
+
+#[tokio::test]
+async fn one_run_at_a_time_and_a_rejection_during_the_apply_puts_the_workload_back() {
+    let store = test_store("runner_race").await;
+    let id = approved(&store, "k8s://prod/web/api", "web").await;
+    let policy = MigrationPolicy {
+        dry_run: false,
+        ..MigrationPolicy::default()
+    }
+    .compile()
+    .unwrap();
+    let executor = Arc::new(Scripted::default());
+    let executors = Executors::new(vec![Box::new(Shared(executor.clone()))]);
+
+    // Another process holds the executor lease: this run does nothing.
+    let held = store
+        .acquire_lease(
+            runner::RUN_LEASE,
+            "someone-else",
+            "a test",
+            std::time::Duration::from_secs(30),
+            std::time::Duration::ZERO,
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    match runner::run(&store, &executors, &policy, &options(false)).await {
+        Err(runner::RunError::Busy(holder)) => assert!(holder.contains("a test"), "{holder}"),
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    assert!(executor.calls("apply").is_empty());
+    held.release().await.unwrap();
+
+    // A person rejects it while the apply rolls out (the scripted apply takes 300 ms).
+    let opts = options(false);
+    let (items, _) = tokio::join!(runner::run(&store, &executors, &policy, &opts), async {
+        while executor.calls("apply").is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        migration::act(&store, &id, Action::Reject, "cli:carol", "not now")
+            .await
+            .unwrap();
+    });
+    let items = items.unwrap();
+    assert_eq!(items[0].result, "rolled back", "{items:?}");
+    assert_eq!(executor.calls("rollback"), ["k8s://prod/web/api"]);
+    assert_eq!(status(&store, &id).await, "rejected");
 }

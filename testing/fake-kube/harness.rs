@@ -75,6 +75,17 @@ impl Fake {
         self.client.request::<Value>(request).await.unwrap()
     }
 
+    /// A JSON merge patch, as a person (kubectl patch --type merge) would send it.
+    pub async fn merge_patch(&self, path: &str, body: Value) -> Value {
+        let request = http::Request::builder()
+            .method("PATCH")
+            .uri(path)
+            .header("Content-Type", "application/merge-patch+json")
+            .body(body.to_string().into_bytes())
+            .unwrap();
+        self.client.request::<Value>(request).await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         self.call("GET", path, Value::Null).await
     }

@@ -298,8 +298,9 @@ impl KubernetesExecutor {
         })
     }
 
-    /// Send the merge patch from `after` back to `before` and watch it settle. Returns the
-    /// request as sent, whether it settled, and how it ended, for people.
+    /// Undo the move `before` → `after` on the live object (three-way: what people changed
+    /// since stays; see [`patch::restored`]) and watch it settle. Returns the request as sent,
+    /// whether it settled, and how it ended, for people.
     async fn restore(
         &self,
         cluster: &Cluster<'_>,
@@ -307,13 +308,29 @@ impl KubernetesExecutor {
         before: &Placement,
         after: &Placement,
     ) -> Result<(String, bool, String), ExecError> {
-        let restore = Patch::Merge(patch::restore_patch(before, after));
-        let request = render(live, &restore);
-        tracing::info!(workload = %live.label(), "restoring the prior pod template");
-        let restored = cluster
-            .patch(live, &restore)
-            .await
-            .map_err(|e| cluster.error(&Cluster::patch_op(live), e, true))?;
+        // Read it fresh (the controller bumps the resourceVersion as it updates the status),
+        // and again when the API says it changed in between (409).
+        let mut attempt = 0;
+        let (request, restored) = loop {
+            let current = cluster.reread(live, true).await?;
+            let target = patch::restored(before, after, &current.placement);
+            let restore = Patch::Merge(patch::restore_patch(
+                &current.placement,
+                &target,
+                current.resource_version.as_deref(),
+            ));
+            let request = render(&current, &restore);
+            tracing::info!(workload = %current.label(), "undoing the migration's changes to the pod template");
+            match cluster.patch(&current, &restore).await {
+                Ok(restored) => break (request, restored),
+                Err(kube::Error::Api(status))
+                    if status.code == 409 && attempt + 1 < CONFLICT_RETRIES =>
+                {
+                    attempt += 1;
+                }
+                Err(e) => return Err(cluster.error(&Cluster::patch_op(&current), e, true)),
+            }
+        };
         let generation = restored.generation.unwrap_or(0);
         Ok(
             match rollout::watch(cluster, &restored, generation, None, self.watch).await? {
@@ -378,12 +395,13 @@ impl KubernetesExecutor {
             });
         }
         if live.placement != after {
-            tracing::warn!(migration = %m.id, workload = %live.label(), "the pod template changed since the migration applied; restoring the prior placement anyway");
+            tracing::info!(migration = %m.id, workload = %live.label(), "the pod template changed since the migration applied; undoing only the migration's own changes");
         }
+        let expected = patch::restored(&before, &after, &live.placement);
         let started = Instant::now();
         let (request, settled_ok, settled) = self.restore(&cluster, &live, &before, &after).await?;
         let restored = cluster.reread(&live, true).await?;
-        let ok = settled_ok && restored.placement == before;
+        let ok = settled_ok && restored.placement == expected;
         Ok(Outcome {
             ok,
             spec_before: now,

@@ -109,7 +109,9 @@ pub async fn run(
             Err(e) => return Err(MigrationError::Store(e).into()),
         }
     };
-    let result = run_held(store, executors, policy, options).await;
+    let never = CancellationToken::new();
+    let lost = lease.as_ref().map_or(&never, |l| l.lost());
+    let result = run_held(store, executors, policy, options, lost).await;
     if let Some(lease) = lease {
         if let Err(e) = lease.release().await {
             tracing::warn!(error = %e, "could not release the executor lease; it expires by itself");
@@ -123,6 +125,7 @@ async fn run_held(
     executors: &Executors,
     policy: &Policy,
     options: &RunOptions,
+    lost: &CancellationToken,
 ) -> Result<Vec<RunItem>, RunError> {
     let mut statuses = vec![Status::RollbackRequested, Status::Approved];
     if policy.auto_approve {
@@ -143,9 +146,28 @@ async fn run_held(
         .into_iter()
         .partition(|m| m.status == Status::RollbackRequested.as_str());
 
+    // One migration's failure (the store down while recording, say) is its item: the others
+    // still run, and what did change is reported.
+    let as_item = |m: &MigrationRow, step: &'static str, result: Result<RunItem, RunError>| {
+        result.unwrap_or_else(|e| item(m, step, "error", e.to_string(), None))
+    };
+    let lease_lost = |m: &MigrationRow, step| {
+        item(
+            m,
+            step,
+            "error",
+            "the executor's lease was lost (another run may have taken over): not started".into(),
+            None,
+        )
+    };
     let mut items = Vec::new();
     for m in &rollbacks {
-        items.push(roll_back(store, executors, m, options.dry_run).await?);
+        if lost.is_cancelled() {
+            items.push(lease_lost(m, "rollback"));
+            continue;
+        }
+        let result = roll_back(store, executors, m, options.dry_run).await;
+        items.push(as_item(m, "rollback", result));
     }
     let mut ready = Vec::new();
     for m in moves {
@@ -161,13 +183,18 @@ async fn run_held(
         let gate = &gate;
         async move {
             let _turn = gate.acquire().await;
-            apply(store, executors, m, options.dry_run).await
+            if lost.is_cancelled() {
+                return lease_lost(m, "apply");
+            }
+            as_item(
+                m,
+                "apply",
+                apply(store, executors, m, options.dry_run).await,
+            )
         }
     }))
     .await;
-    for result in applied {
-        items.push(result?);
-    }
+    items.extend(applied);
     Ok(items)
 }
 
@@ -232,6 +259,17 @@ async fn apply(
         }
         Err(e) => return Ok(item(m, "apply", "error", e.to_string(), None)),
     };
+    // A person may have rejected it while it waited for its turn.
+    let now = migration::get(store, &m.id).await?;
+    if now.status != m.status {
+        return Ok(item(
+            m,
+            "apply",
+            "waiting",
+            format!("it became {} before its turn: not applied", now.status),
+            None,
+        ));
+    }
     if m.status == Status::Proposed.as_str() {
         migration::act(
             store,
@@ -244,10 +282,28 @@ async fn apply(
         .await?;
     }
     Ok(match executor.apply(m).await {
-        Ok(o) if o.ok => {
-            record(store, m, Action::Applied, &detail_outcome(&o)).await?;
-            item(m, "apply", "applied", o.message.clone(), Some(o))
-        }
+        Ok(o) if o.ok => match record(store, m, Action::Applied, &detail_outcome(&o)).await {
+            Ok(()) => item(m, "apply", "applied", o.message.clone(), Some(o)),
+            // Rejected while it rolled out: the decision stands, the workload goes back.
+            Err(RunError::Migration(MigrationError::InvalidTransition { status, .. })) => {
+                let back = executor.rollback(m, &o).await;
+                let restored = matches!(&back, Ok(b) if b.ok);
+                let message = match &back {
+                    Ok(b) if b.ok => format!("it became {status} while being applied: put back"),
+                    Ok(b) => format!(
+                        "it became {status} while being applied; putting it back failed: {}",
+                        b.message
+                    ),
+                    Err(e) => format!(
+                        "it became {status} while being applied; putting it back failed: {e}"
+                    ),
+                };
+                tracing::warn!(migration = %m.id, "{message}");
+                let result = if restored { "rolled back" } else { "error" };
+                item(m, "apply", result, message, back.ok())
+            }
+            Err(e) => return Err(e),
+        },
         Ok(o) => {
             record(store, m, Action::Failed, &detail_outcome(&o)).await?;
             let restored = serde_json::json!({
@@ -288,12 +344,16 @@ async fn apply(
     })
 }
 
-/// The outcome an earlier apply recorded: what a rollback restores.
+/// The outcome the apply recorded: what a rollback restores. Only the apply's own events
+/// (from `approved`) count: a failed rollback's outcome holds the moved state as its "before".
 pub fn applied_outcome(events: &[EventRow]) -> Option<Outcome> {
     events
         .iter()
         .rev()
-        .filter(|e| e.action == Action::Applied.as_str() || e.action == Action::Failed.as_str())
+        .filter(|e| {
+            (e.action == Action::Applied.as_str() || e.action == Action::Failed.as_str())
+                && e.status_before == Status::Approved.as_str()
+        })
         .find_map(|e| {
             let detail: serde_json::Value = serde_json::from_str(&e.detail).ok()?;
             serde_json::from_value(detail.get("outcome")?.clone()).ok()
@@ -312,7 +372,23 @@ async fn roll_back(
     };
     let events = migration::events(store, &m.id).await?;
     let Some(applied) = applied_outcome(&events) else {
-        // Failed before anything changed: there is nothing to put back.
+        // Failed before anything changed (the failure says so): there is nothing to put back.
+        // Otherwise what to restore is unknown, and a person must look.
+        let unchanged = events.iter().any(|e| {
+            e.action == Action::Failed.as_str()
+                && serde_json::from_str::<serde_json::Value>(&e.detail)
+                    .is_ok_and(|d| d["changed"] == false)
+        });
+        if !unchanged {
+            return Ok(item(
+                m,
+                "rollback",
+                "error",
+                "no record of what the apply read before changing the workload: restore it by hand"
+                    .into(),
+                None,
+            ));
+        }
         let message = "nothing had been changed; nothing to restore".to_string();
         if !dry_run {
             let detail = serde_json::json!({"reason": message});
@@ -373,6 +449,8 @@ async fn record(
     loop {
         match migration::act(store, &m.id, action, EXECUTOR_ACTOR, detail).await {
             Ok(_) => return Ok(()),
+            // The status moved on (a person rejected it meanwhile): the caller decides.
+            Err(e @ MigrationError::InvalidTransition { .. }) => return Err(e.into()),
             Err(e @ MigrationError::Store(_)) if attempt < 5 => {
                 tracing::warn!(migration = %m.id, action = action.as_str(), error = %e, attempt, "could not record; retrying");
             }

@@ -110,12 +110,16 @@ impl Executor for SkyPilotExecutor {
                 .await
                 .map_err(|e| io_error(m, &self.output_dir, e, false))?;
             let partial = path.with_extension("yaml.partial");
-            tokio::fs::write(&partial, task)
-                .await
-                .map_err(|e| io_error(m, &partial, e, false))?;
-            tokio::fs::rename(&partial, &path)
-                .await
-                .map_err(|e| io_error(m, &path, e, false))?;
+            let written = match tokio::fs::write(&partial, task).await {
+                Ok(()) => tokio::fs::rename(&partial, &path)
+                    .await
+                    .map_err(|e| io_error(m, &path, e, false)),
+                Err(e) => Err(io_error(m, &partial, e, false)),
+            };
+            if written.is_err() {
+                let _ = tokio::fs::remove_file(&partial).await;
+            }
+            written?;
             Ok(self.outcome(&path, existed, true))
         })
     }
@@ -138,9 +142,11 @@ impl Executor for SkyPilotExecutor {
                 spec_before: serde_json::json!({"file": shown, "existed": existed}),
                 spec_after: serde_json::json!({"file": shown, "written": false}),
                 requests: vec![format!("remove {shown}")],
-                message: format!(
-                    "removed the SkyPilot task {shown}; a cluster already launched from it keeps running until `sky down`"
-                ),
+                message: if existed {
+                    format!("removed the SkyPilot task {shown}; a cluster already launched from it keeps running until `sky down`")
+                } else {
+                    format!("no SkyPilot task {shown} to remove")
+                },
             })
         })
     }

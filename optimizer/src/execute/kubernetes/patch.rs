@@ -214,35 +214,78 @@ pub(super) fn forward_patch(
     patch
 }
 
-/// The JSON merge patch (RFC 7386) that puts `before` back over `after`: the selector entries
-/// `after` added set to `null` (those it changed set back), tolerations and affinity set to
-/// their exact prior values (`null` when there were none).
-pub(super) fn restore_patch(before: &Placement, after: &Placement) -> Value {
-    let mut selector = Map::new();
-    for (k, v) in &after.node_selector {
-        match before.node_selector.get(k) {
-            Some(prior) if prior == v => {}
-            Some(prior) => {
-                selector.insert(k.clone(), Value::String(prior.clone()));
-            }
-            None => {
-                selector.insert(k.clone(), Value::Null);
-            }
+/// The placement a rollback leaves: `live` without what the move added (`before` → `after`),
+/// and with what it changed or removed put back, where `live` still has the move's value.
+/// Whatever a person changed since the move stays (a three-way restore); affinity, which a move
+/// never touches, is left as it is.
+pub(super) fn restored(before: &Placement, after: &Placement, live: &Placement) -> Placement {
+    let mut node_selector = live.node_selector.clone();
+    for (k, moved) in &after.node_selector {
+        if before.node_selector.get(k) == Some(moved) || live.node_selector.get(k) != Some(moved) {
+            continue;
         }
+        match before.node_selector.get(k) {
+            Some(prior) => node_selector.insert(k.clone(), prior.clone()),
+            None => node_selector.remove(k),
+        };
     }
     for (k, prior) in &before.node_selector {
-        if !after.node_selector.contains_key(k) {
-            selector.insert(k.clone(), Value::String(prior.clone()));
+        if !after.node_selector.contains_key(k) && !live.node_selector.contains_key(k) {
+            node_selector.insert(k.clone(), prior.clone());
+        }
+    }
+    let added: Vec<&Value> = after
+        .tolerations
+        .iter()
+        .filter(|t| !before.tolerations.contains(t))
+        .collect();
+    let tolerations = live
+        .tolerations
+        .iter()
+        .filter(|t| !added.contains(t))
+        .cloned()
+        .collect();
+    Placement {
+        node_selector,
+        tolerations,
+        affinity: live.affinity.clone(),
+    }
+}
+
+/// The JSON merge patch (RFC 7386) from `live` to `target`: selector entries set or removed
+/// (`null`), the tolerations list replaced when it differs (`null` for none); with `live`'s
+/// resourceVersion, so that the API refuses it if the object changed since it was read.
+pub(super) fn restore_patch(
+    live: &Placement,
+    target: &Placement,
+    resource_version: Option<&str>,
+) -> Value {
+    let mut selector = Map::new();
+    for (k, v) in &target.node_selector {
+        if live.node_selector.get(k) != Some(v) {
+            selector.insert(k.clone(), Value::String(v.clone()));
+        }
+    }
+    for k in live.node_selector.keys() {
+        if !target.node_selector.contains_key(k) {
+            selector.insert(k.clone(), Value::Null);
         }
     }
     let mut spec = Map::new();
     if !selector.is_empty() {
         spec.insert("nodeSelector".into(), Value::Object(selector));
     }
-    let prior = before.to_json();
-    spec.insert("tolerations".into(), prior["tolerations"].clone());
-    spec.insert("affinity".into(), prior["affinity"].clone());
-    json!({"spec": {"template": {"spec": spec}}})
+    if live.tolerations != target.tolerations {
+        spec.insert(
+            "tolerations".into(),
+            target.to_json()["tolerations"].clone(),
+        );
+    }
+    let mut patch = json!({"spec": {"template": {"spec": spec}}});
+    if let Some(rv) = resource_version {
+        patch["metadata"] = json!({"resourceVersion": rv});
+    }
+    patch
 }
 
 /// What changes, for people: `nodeSelector a=b; toleration k=v:NoSchedule`.
@@ -366,7 +409,7 @@ mod tests {
     }
 
     #[test]
-    fn the_restore_patch_puts_back_exactly_what_was_there() {
+    fn the_restore_puts_back_what_the_move_changed_and_keeps_what_people_changed_since() {
         let before = Placement {
             node_selector: [
                 ("kubernetes.io/os".to_string(), "linux".to_string()),
@@ -377,28 +420,58 @@ mod tests {
             ]
             .into(),
             tolerations: vec![json!({"key": "dedicated", "operator": "Exists"})],
-            affinity: None,
+            affinity: Some(json!({"nodeAffinity": {}})),
         };
         let after = before.with(&intent());
+        // Nothing changed since the move: exactly `before` again.
+        assert_eq!(restored(&before, &after, &after), before);
         assert_eq!(
-            restore_patch(&before, &after),
-            json!({"spec": {"template": {"spec": {
-                "nodeSelector": {"karpenter.sh/capacity-type": "on-demand"},
-                "tolerations": [{"key": "dedicated", "operator": "Exists"}],
-                "affinity": null,
-            }}}})
+            restore_patch(&after, &before, Some("42")),
+            json!({
+                "metadata": {"resourceVersion": "42"},
+                "spec": {"template": {"spec": {
+                    "nodeSelector": {"karpenter.sh/capacity-type": "on-demand"},
+                    "tolerations": [{"key": "dedicated", "operator": "Exists"}],
+                }}}
+            })
         );
-        // Nothing before: everything added goes, and absent stays absent.
-        let empty = Placement::default();
+        // Since the move a person added a toleration and a selector entry and dropped the
+        // os selector: those stay; only the move's own changes are undone.
+        let mut live = after.clone();
+        live.tolerations
+            .push(json!({"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}));
+        live.node_selector.insert("team".into(), "a".into());
+        live.node_selector.remove("kubernetes.io/os");
+        let back = restored(&before, &after, &live);
         assert_eq!(
-            restore_patch(&empty, &empty.with(&intent())),
+            back.tolerations,
+            vec![
+                json!({"key": "dedicated", "operator": "Exists"}),
+                json!({"key": "gpu", "operator": "Exists", "effect": "NoSchedule"})
+            ]
+        );
+        assert_eq!(
+            back.node_selector.get("team").map(String::as_str),
+            Some("a")
+        );
+        assert_eq!(back.node_selector.get("kubernetes.io/os"), None);
+        assert_eq!(
+            back.node_selector
+                .get("karpenter.sh/capacity-type")
+                .map(String::as_str),
+            Some("on-demand")
+        );
+        assert_eq!(back.affinity, live.affinity);
+        // Nothing before: everything the move added goes, and absent stays absent.
+        let empty = Placement::default();
+        let moved = empty.with(&intent());
+        assert_eq!(restored(&empty, &moved, &moved), empty);
+        assert_eq!(
+            restore_patch(&moved, &empty, None),
             json!({"spec": {"template": {"spec": {
                 "nodeSelector": {"karpenter.sh/capacity-type": null},
                 "tolerations": null,
-                "affinity": null,
             }}}})
         );
-        assert_eq!(Placement::from_json(&after.to_json()).unwrap(), after);
-        assert_eq!(Placement::from_json(&empty.to_json()).unwrap(), empty);
     }
 }

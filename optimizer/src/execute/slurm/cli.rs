@@ -16,6 +16,8 @@ const SQUEUE_FIELDS: &str = "JobArrayID:|,Partition:|,Account:|,UserName:|,Reque
 pub(super) struct CommandError {
     program: &'static str,
     pub(super) reason: String,
+    /// It was stopped without an answer: it may have done its work.
+    timed_out: bool,
 }
 
 impl CommandError {
@@ -33,7 +35,7 @@ impl CommandError {
             id: cluster.id.to_string(),
             target: cluster.name(self.program),
             reason,
-            changed,
+            changed: changed || self.timed_out,
         }
     }
 }
@@ -77,10 +79,19 @@ impl Cluster<'_> {
         if let Some(conf) = &self.config.slurm_conf {
             cmd.env("SLURM_CONF", conf);
         }
-        let fail = |reason: String| CommandError { program, reason };
+        let fail = |reason: String| CommandError {
+            program,
+            reason,
+            timed_out: false,
+        };
         tracing::debug!(program = %path.display(), ?args, "slurm command");
         let output = match tokio::time::timeout(self.timeout, cmd.output()).await {
-            Err(_) => return Err(fail(format!("no answer within {:?}", self.timeout))),
+            Err(_) => {
+                return Err(CommandError {
+                    timed_out: true,
+                    ..fail(format!("no answer within {:?}", self.timeout))
+                })
+            }
             Ok(Err(e)) => return Err(fail(format!("cannot run {}: {e}", path.display()))),
             Ok(Ok(output)) => output,
         };
@@ -170,6 +181,7 @@ impl Cluster<'_> {
         let jobs = parse_squeue(&out).map_err(|reason| CommandError {
             program: "squeue",
             reason,
+            timed_out: false,
         })?;
         Ok(jobs.into_iter().map(|j| (j.job_id.clone(), j)).collect())
     }
