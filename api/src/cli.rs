@@ -219,6 +219,10 @@ pub struct FocusArgs {
 pub enum GenerateCommand {
     /// A FOCUS export.
     Focus(GenerateFocusArgs),
+    /// A Kubernetes cluster as `kubectl get -o json` prints it (nodes, pods, owners, PodMetrics).
+    Kubernetes(crate::generate_usage::GenerateKubernetesArgs),
+    /// Slurm accounting as `sacct --parsable2` or `sacct --json` prints it.
+    Slurm(crate::generate_usage::GenerateSlurmArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -431,6 +435,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Generate {
             command: GenerateCommand::Focus(args),
         } => demo::generate_focus(&args),
+        Command::Generate {
+            command: GenerateCommand::Kubernetes(args),
+        } => crate::generate_usage::kubernetes(&args),
+        Command::Generate {
+            command: GenerateCommand::Slurm(args),
+        } => crate::generate_usage::slurm(&args),
         Command::Demo { rows, seed } => {
             let Loaded { config, .. } = loaded()?;
             demo::demo(&config, rows, seed).await

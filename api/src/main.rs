@@ -4,6 +4,7 @@ mod cli;
 mod config;
 mod demo;
 mod export;
+mod generate_usage;
 mod http;
 mod ingest_cmd;
 mod interrupt;

@@ -141,3 +141,93 @@ fn usage_dumps_land_and_a_bad_file_lands_nothing() {
         0
     );
 }
+
+#[test]
+fn generated_dumps_land_as_the_generator_says() {
+    let (db, dir, config) = common::project("generate_usage", "");
+    let k8s = dir.path().join("k8s");
+    let k8s_dir = k8s.to_str().unwrap();
+    costmill(
+        dir.path(),
+        &config,
+        &[
+            "generate",
+            "kubernetes",
+            "--nodes",
+            "12",
+            "--pods",
+            "150",
+            "--seed",
+            "5",
+            "-o",
+            k8s_dir,
+        ],
+    );
+    costmill(
+        dir.path(),
+        &config,
+        &[
+            "ingest",
+            "kubernetes",
+            k8s_dir,
+            "--cluster",
+            "gen",
+            "--at",
+            "2026-11-20T10:00:00Z",
+        ],
+    );
+    let truth = ingest::generate_usage::kubernetes::generate(5, 12, 150);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count() FROM k8s_nodes FINAL WHERE cluster = 'gen'"
+        ),
+        truth.node_truth.len() as u64
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT uniqExact(namespace, pod) FROM k8s_pod_usage FINAL WHERE cluster = 'gen'"
+        ),
+        truth.pod_truth.values().filter(|p| p.billable).count() as u64
+    );
+
+    for (format, seed) in [("parsable", 9), ("json", 10)] {
+        let file = dir.path().join(format!("sacct-{format}"));
+        costmill(
+            dir.path(),
+            &config,
+            &[
+                "generate",
+                "slurm",
+                "--jobs",
+                "300",
+                "--seed",
+                &seed.to_string(),
+                "--format",
+                format,
+                "-o",
+                file.to_str().unwrap(),
+            ],
+        );
+        db.query("TRUNCATE TABLE slurm_jobs");
+        costmill(
+            dir.path(),
+            &config,
+            &[
+                "ingest",
+                "slurm",
+                file.to_str().unwrap(),
+                "--cluster",
+                "hpc",
+            ],
+        );
+        let jobs = ingest::generate_usage::slurm::jobs(seed, 300);
+        let (rows, ..) = ingest::generate_usage::slurm::totals(&jobs);
+        assert_eq!(
+            count(&db, "SELECT count() FROM slurm_jobs FINAL"),
+            rows,
+            "{format}"
+        );
+    }
+}

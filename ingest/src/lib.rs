@@ -3,6 +3,7 @@
 pub mod error;
 pub mod focus;
 pub mod generate;
+pub mod generate_usage;
 pub mod progress;
 pub mod reader;
 pub mod record;

@@ -19,8 +19,7 @@ use serde_json::{json, Value};
 
 #[path = "../../testing/fake-kube/harness.rs"]
 mod fake_kube;
-#[path = "kubernetes_source/gen.rs"]
-mod gen;
+use ingest::generate_usage::kubernetes as gen;
 #[path = "kubernetes_source/landing.rs"]
 mod landing;
 #[path = "kubernetes_source/live.rs"]

@@ -12,8 +12,7 @@ use ingest::{IngestError, Problem, Source, SourceConfig};
 use queries::Dec18;
 use rust_decimal::Decimal;
 
-#[path = "slurm_source/generate.rs"]
-mod generate;
+use ingest::generate_usage::slurm as generate;
 #[path = "slurm_source/landing.rs"]
 mod landing;
 
