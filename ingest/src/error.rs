@@ -12,6 +12,18 @@ pub struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    /// A problem with the file as a whole (cannot open it, empty, not the expected format).
+    pub fn whole_file(file: &std::path::Path, message: impl Into<String>) -> Problem {
+        Problem {
+            file: file.to_path_buf(),
+            location: Location::File,
+            column: None,
+            message: message.into(),
+        }
+    }
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.file.display())?;

@@ -613,38 +613,8 @@ async fn the_rbac_file_grants_exactly_the_calls_made() {
     ex.preview(&migration("search", "crawler", None))
         .await
         .unwrap();
-    let made: std::collections::BTreeSet<_> = fake
-        .requests()
-        .await
-        .iter()
-        .map(|r| fake_kube::rbac_call(r["method"].as_str().unwrap(), r["path"].as_str().unwrap()))
-        .collect();
-
-    let text = std::fs::read_to_string(
-        fake_kube::dir().join("../../deploy/optional/optimizer-executor-rbac.yaml"),
-    )
-    .unwrap();
-    let mut granted = std::collections::BTreeSet::new();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let doc = <serde_yaml::Value as serde::Deserialize>::deserialize(doc).unwrap();
-        for rule in doc["rules"].as_sequence().into_iter().flatten() {
-            let list = |key: &str| -> Vec<String> {
-                rule[key]
-                    .as_sequence()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_str().unwrap().to_string())
-                    .collect()
-            };
-            for group in list("apiGroups") {
-                for resource in list("resources") {
-                    for verb in list("verbs") {
-                        granted.insert((verb, group.clone(), resource.clone()));
-                    }
-                }
-            }
-        }
-    }
+    let made = fake.calls_made().await;
+    let granted = fake_kube::granted("deploy/optional/optimizer-executor-rbac.yaml");
     assert_eq!(made, granted);
 }
 

@@ -1,9 +1,10 @@
 //! A Rust test harness for the fake Kubernetes API server (fake_kube.py): starts it on a free
 //! loopback port with a fixture directory, and talks to its control endpoints. Include it from
 //! a test with `#[path = "…/testing/fake-kube/harness.rs"] mod fake_kube;`; it needs `kube`
-//! (client), `http` and `serde_json`.
+//! (client), `http`, `serde_json` and `serde_yaml`.
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -178,6 +179,48 @@ impl Drop for Fake {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An RBAC grant or call: (verb, API group, resource).
+pub type Grant = (String, String, String);
+
+impl Fake {
+    /// Every API request received, as the RBAC grant it needs.
+    pub async fn calls_made(&self) -> BTreeSet<Grant> {
+        self.requests()
+            .await
+            .iter()
+            .map(|r| rbac_call(r["method"].as_str().unwrap(), r["path"].as_str().unwrap()))
+            .collect()
+    }
+}
+
+/// Every (verb, group, resource) the rules of the RBAC manifest `path` (relative to the
+/// repository root) grant.
+pub fn granted(path: &str) -> BTreeSet<Grant> {
+    let text = std::fs::read_to_string(dir().join("../..").join(path)).unwrap();
+    let mut granted = BTreeSet::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let doc = <serde_yaml::Value as serde::Deserialize>::deserialize(doc).unwrap();
+        for rule in doc["rules"].as_sequence().into_iter().flatten() {
+            let list = |key: &str| -> Vec<String> {
+                rule[key]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect()
+            };
+            for group in list("apiGroups") {
+                for resource in list("resources") {
+                    for verb in list("verbs") {
+                        granted.insert((verb, group.clone(), resource.clone()));
+                    }
+                }
+            }
+        }
+    }
+    granted
 }
 
 /// (verb, API group, resource) of an API request path as RBAC sees it.

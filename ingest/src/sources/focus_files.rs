@@ -155,24 +155,8 @@ fn read_file(path: &Path, tx: &mpsc::Sender<Result<SourceEvent, IngestError>>) -
 
 /// Directories expand to the export files inside them, sorted; files stay as given.
 pub fn expand_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for path in paths {
-        match std::fs::read_dir(path) {
-            Ok(entries) => {
-                let mut files: Vec<PathBuf> = entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| {
-                        let name = p.to_string_lossy().to_lowercase();
-                        name.ends_with(".csv")
-                            || name.ends_with(".csv.gz")
-                            || name.ends_with(".parquet")
-                    })
-                    .collect();
-                files.sort();
-                out.extend(files);
-            }
-            Err(_) => out.push(path.clone()),
-        }
-    }
-    out
+    super::files_in(paths, |p| {
+        let name = p.to_string_lossy().to_lowercase();
+        name.ends_with(".csv") || name.ends_with(".csv.gz") || name.ends_with(".parquet")
+    })
 }

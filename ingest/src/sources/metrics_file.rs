@@ -115,12 +115,8 @@ fn for_each_raw(
     path: &Path,
     visit: &mut dyn FnMut(Result<RawMetric, Problem>),
 ) -> Result<(), Problem> {
-    let file = std::fs::File::open(path).map_err(|e| Problem {
-        file: path.to_path_buf(),
-        location: Location::File,
-        column: None,
-        message: format!("cannot open: {e}"),
-    })?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| Problem::whole_file(path, format!("cannot open: {e}")))?;
     let mut reader = BufReader::new(file);
     let first = reader
         .fill_buf()

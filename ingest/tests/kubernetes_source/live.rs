@@ -231,34 +231,8 @@ async fn without_metrics_server_usage_is_zero() {
 async fn the_rbac_file_grants_the_calls_made() {
     let fake = Fake::start().await;
     collect(&live(&fake, 3, T10)).await.unwrap();
-    let made: BTreeSet<_> = fake
-        .requests()
-        .await
-        .iter()
-        .map(|r| fake_kube::rbac_call(r["method"].as_str().unwrap(), r["path"].as_str().unwrap()))
-        .collect();
-    let text = std::fs::read_to_string(fake_kube::dir().join("../../deploy/rbac.yaml")).unwrap();
-    let mut granted = BTreeSet::new();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let doc = <serde_yaml::Value as serde::Deserialize>::deserialize(doc).unwrap();
-        for rule in doc["rules"].as_sequence().into_iter().flatten() {
-            let list = |key: &str| -> Vec<String> {
-                rule[key]
-                    .as_sequence()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_str().unwrap().to_string())
-                    .collect()
-            };
-            for group in list("apiGroups") {
-                for resource in list("resources") {
-                    for verb in list("verbs") {
-                        granted.insert((verb, group.clone(), resource.clone()));
-                    }
-                }
-            }
-        }
-    }
+    let made = fake.calls_made().await;
+    let granted = fake_kube::granted("deploy/rbac.yaml");
     let expected: BTreeSet<_> = [
         ("list", "", "nodes"),
         ("list", "", "pods"),

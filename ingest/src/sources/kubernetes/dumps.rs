@@ -24,7 +24,6 @@ use super::owners::Owners;
 use super::sample::{node_windows, pod_windows, ClusterFold, Sample};
 use super::window::Timing;
 use crate::error::Problem;
-use crate::reader::Location;
 use crate::record::{Records, SourceEvent};
 use crate::source::Source;
 use crate::IngestError;
@@ -110,35 +109,12 @@ type Folded = (
     Vec<crate::record::PodWindow>,
 );
 
-fn file_problem(path: &Path, message: String) -> Problem {
-    Problem {
-        file: path.to_path_buf(),
-        location: Location::File,
-        column: None,
-        message,
-    }
-}
-
 /// Directories expand to the `.json` and `.json.gz` files inside them, sorted.
 pub fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for path in paths {
-        match std::fs::read_dir(path) {
-            Ok(entries) => {
-                let mut files: Vec<PathBuf> = entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| {
-                        let name = p.to_string_lossy().to_lowercase();
-                        name.ends_with(".json") || name.ends_with(".json.gz")
-                    })
-                    .collect();
-                files.sort();
-                out.extend(files);
-            }
-            Err(_) => out.push(path.clone()),
-        }
-    }
-    out
+    super::super::files_in(paths, |p| {
+        let name = p.to_string_lossy().to_lowercase();
+        name.ends_with(".json") || name.ends_with(".json.gz")
+    })
 }
 
 fn read_text(path: &Path) -> Result<String, String> {
@@ -208,7 +184,7 @@ fn fold(dumps: &KubernetesDumps) -> Result<Result<Folded, Vec<Problem>>, IngestE
             None => match modified(path) {
                 Ok(at) => at,
                 Err(message) => {
-                    problems.push(file_problem(path, message));
+                    problems.push(Problem::whole_file(path, message));
                     continue;
                 }
             },
@@ -216,7 +192,7 @@ fn fold(dumps: &KubernetesDumps) -> Result<Result<Folded, Vec<Problem>>, IngestE
         let text = match read_text(path) {
             Ok(text) => text,
             Err(message) => {
-                problems.push(file_problem(path, message));
+                problems.push(Problem::whole_file(path, message));
                 continue;
             }
         };

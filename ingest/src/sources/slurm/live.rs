@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::job::{Collector, Context};
-use super::{read_input, time, whole_file, Out, SlurmConfig, SlurmSummary, SACCT_FORMAT};
+use super::{read_input, time, Out, SlurmConfig, SlurmSummary, SACCT_FORMAT};
+use crate::error::Problem;
 use crate::record::SourceEvent;
 
 /// The sacct arguments of a live run reading `from..to` (Unix seconds).
@@ -40,7 +41,7 @@ pub(super) fn read_live(
         None => match time::parse_start(&config.start, now) {
             Ok(t) => t,
             Err(e) => {
-                out.problem(whole_file(&origin, format!("start: {e}")));
+                out.problem(Problem::whole_file(&origin, format!("start: {e}")));
                 return None;
             }
         },
@@ -61,7 +62,7 @@ pub(super) fn read_live(
     let mut child = match command.spawn() {
         Ok(c) => c,
         Err(e) => {
-            out.problem(whole_file(
+            out.problem(Problem::whole_file(
                 &origin,
                 format!("cannot run {}: {e}", config.sacct.display()),
             ));
@@ -129,7 +130,7 @@ pub(super) fn read_live(
         Ok(_) => None,
     };
     if let Some(message) = failure {
-        out.problem(whole_file(&origin, message));
+        out.problem(Problem::whole_file(&origin, message));
         return None;
     }
     if let Err(problem) = read {

@@ -39,7 +39,6 @@ use job::{Collector, Context};
 pub use live::sacct_args;
 
 use crate::error::Problem;
-use crate::reader::Location;
 use crate::record::{Records, SlurmJob, SourceEvent};
 use crate::source::Source;
 use crate::IngestError;
@@ -303,36 +302,14 @@ impl<'a> Out<'a> {
     }
 }
 
-fn whole_file(file: &Path, message: String) -> Problem {
-    Problem {
-        file: file.to_path_buf(),
-        location: Location::File,
-        column: None,
-        message,
-    }
-}
-
 /// Files, and the files directly inside directories (sorted; hidden ones left out).
 fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for path in paths {
-        match std::fs::read_dir(path) {
-            Ok(entries) => {
-                let mut files: Vec<PathBuf> = entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.is_file())
-                    .filter(|p| {
-                        !p.file_name()
-                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-                    })
-                    .collect();
-                files.sort();
-                out.extend(files);
-            }
-            Err(_) => out.push(path.clone()),
-        }
-    }
-    out
+    super::files_in(paths, |p| {
+        p.is_file()
+            && !p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+    })
 }
 
 fn read_files(config: &SlurmConfig, paths: &[PathBuf], out: &Out) -> Option<SlurmSummary> {
@@ -344,7 +321,7 @@ fn read_files(config: &SlurmConfig, paths: &[PathBuf], out: &Out) -> Option<Slur
         None => chrono::FixedOffset::east_opt(0).expect("UTC"),
         Some(Ok(o)) => o,
         Some(Err(e)) => {
-            out.problem(whole_file(
+            out.problem(Problem::whole_file(
                 Path::new(&config.name),
                 format!("timezone: {e}"),
             ));
@@ -377,12 +354,12 @@ fn read_one(
     collector: &mut Collector,
     out: &Out,
 ) -> Result<(), Problem> {
-    let file =
-        std::fs::File::open(path).map_err(|e| whole_file(path, format!("cannot open: {e}")))?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| Problem::whole_file(path, format!("cannot open: {e}")))?;
     let mut reader = BufReader::new(file);
     let gzip = reader
         .fill_buf()
-        .map_err(|e| whole_file(path, format!("cannot read: {e}")))?
+        .map_err(|e| Problem::whole_file(path, format!("cannot read: {e}")))?
         .starts_with(&[0x1f, 0x8b]);
     let input: Box<dyn BufRead> = if gzip {
         Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(reader)))
@@ -402,7 +379,7 @@ fn read_input(
     let first = loop {
         let buf = input
             .fill_buf()
-            .map_err(|e| whole_file(origin, format!("cannot read: {e}")))?;
+            .map_err(|e| Problem::whole_file(origin, format!("cannot read: {e}")))?;
         if buf.is_empty() {
             break None;
         }
@@ -417,9 +394,9 @@ fn read_input(
     let mut emit = |jobs| out.jobs(jobs);
     let mut report = |p| out.problem(p);
     match first {
-        None => Err(whole_file(
+        None => Err(Problem::whole_file(
             origin,
-            "empty: expected sacct --parsable2 or --json output".into(),
+            "empty: expected sacct --parsable2 or --json output",
         )),
         Some(b'{') | Some(b'[') => {
             json::read(input, origin, ctx, collector, &mut emit, &mut report)

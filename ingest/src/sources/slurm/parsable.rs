@@ -125,12 +125,10 @@ pub(crate) fn read(
         }
     }
     if columns.is_none() {
-        return Err(Problem {
-            file: origin.to_path_buf(),
-            location: Location::File,
-            column: None,
-            message: "empty: expected sacct --parsable2 output with its header line".into(),
-        });
+        return Err(Problem::whole_file(
+            origin,
+            "empty: expected sacct --parsable2 output with its header line",
+        ));
     }
     Ok(())
 }
